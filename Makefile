@@ -1,0 +1,54 @@
+# cmrpipe: the two front-door commands and their helpers.
+#   make book    set up .venv, run every chapter with params/default.yaml, build the HTML book
+#   make test    set up .venv, run the tests
+#   make bench   set up .venv, run the benchmarks (results in bench/results.json)
+#   make clean   remove .venv, runs/, the executed chapters and the built book
+#   make lock    re-pin requirements/*.lock from requirements/*.in
+# The set-up needs only Python 3.11 and pip; it is skipped while the lock files and
+# pyproject.toml are unchanged.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PARAMS ?= params/default.yaml
+LOCKS := requirements/base.lock requirements/tf-cpu.lock
+SETUP_HASH := $(shell cat $(LOCKS) pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(SETUP_HASH)
+
+export KERAS_BACKEND ?= tensorflow
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup book test bench clean lock
+
+setup: $(STAMP)
+
+$(STAMP): $(LOCKS) pyproject.toml
+	@echo "== setting up $(VENV) with $(PYTHON) (log: $(VENV)/install.log)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@rm -f $(VENV)/.installed-*
+	@( $(BIN)/python -m pip install --upgrade pip \
+	   && $(BIN)/python -m pip install -r requirements/base.lock -r requirements/tf-cpu.lock \
+	   && $(BIN)/python -m pip install --no-deps -e . \
+	   && $(BIN)/python -m ipykernel install --sys-prefix --name cmrpipe --display-name "Python (cmrpipe)" \
+	 ) > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "set-up failed; see $(VENV)/install.log"; exit 1; }
+	@touch $@
+	@echo "== $(VENV) ready"
+
+book: setup
+	$(BIN)/cmrpipe run --params $(PARAMS)
+	$(BIN)/cmrpipe book
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python -m cmrpipe.bench --out bench/results.json
+
+clean:
+	rm -rf $(VENV) runs bench book/_build book/*.ipynb .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+lock:
+	bash requirements/lock.sh
