@@ -1,0 +1,45 @@
+"""Shared fixtures: a seeded generator, parameter files and tiny chapter notebooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import yaml
+
+from cmrpipe.paths import PARAMS_DIR
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def write_params(tmp_path):
+    """Write a copy of the smoke profile, with runs under tmp_path and any changes."""
+
+    def write(name: str = "run.yaml", **changes) -> Path:
+        data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+        data["runs_dir"] = str(tmp_path / "runs")
+        data.update(changes)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+def make_notebook(path: Path, *cells: str, markdown: str = "# A test chapter") -> Path:
+    """A chapter notebook: a markdown title, a tagged ``parameters`` cell, then code cells."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "default"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(markdown), params]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
