@@ -1,0 +1,57 @@
+"""The command line: ``cmrpipe run``, ``cmrpipe book``.
+
+``cmrpipe run --params FILE [--chapters 01,03] [--force]`` executes the chapters
+into the run directory and ``book/``; ``cmrpipe book`` builds the HTML book and
+prints the path of its ``index.html``. Errors are printed in plain words and end
+the command with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from cmrpipe import book, runner
+from cmrpipe.params import ParamsError
+from cmrpipe.paths import BOOK_CONFIG, BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cmrpipe", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="execute the chapters for a parameter file")
+    run.add_argument("--params", required=True, type=Path, help="parameter file, e.g. params/default.yaml")
+    run.add_argument("--chapters", default="", help="comma-separated chapter numbers, e.g. 01,03 (default: all)")
+    run.add_argument("--force", action="store_true", help="re-run chapters even when unchanged")
+    run.add_argument("--kernel", default=runner.KERNEL_NAME, help="Jupyter kernel (default: %(default)s)")
+    run.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR, help=argparse.SUPPRESS)
+    run.add_argument("--book-dir", type=Path, default=BOOK_DIR, help="where executed chapters go for the book")
+
+    bk = sub.add_parser("book", help="build the HTML book from the executed chapters")
+    bk.add_argument("--book-dir", type=Path, default=BOOK_DIR)
+    bk.add_argument("--config", type=Path, default=BOOK_CONFIG)
+    bk.add_argument("--toc", type=Path, default=BOOK_TOC)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            outcomes = runner.run_chapters(
+                args.params, [c for c in args.chapters.split(",") if c.strip()], args.force,
+                notebooks_dir=args.notebooks_dir, book_dir=args.book_dir, kernel_name=args.kernel)
+            for o in outcomes:
+                print(f"chapter {o.chapter.id} {o.chapter.name}: {o.status} ({o.seconds:.1f} s)")
+        elif args.command == "book":
+            print(book.build_book(args.book_dir, args.config, args.toc))
+    except (ParamsError, runner.RunnerError, book.BookError) as err:
+        print(f"cmrpipe {args.command}: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The runner on tiny notebooks of the tests' own, executed for real with papermill."""
+
+import json
+
+import nbformat
+import pytest
+
+from cmrpipe import cli
+from cmrpipe.book import BookError, check_pages
+from cmrpipe.params import Params
+from cmrpipe.runner import (ChapterFailed, RunnerError, check_kernel, discover_chapters, run_chapters,
+                            select_chapters)
+from conftest import make_notebook
+
+MAKE_P = "from cmrpipe.params import Params\nP = Params.from_namespace(globals())"
+
+
+@pytest.fixture
+def chapters(tmp_path):
+    nbs = tmp_path / "notebooks"
+    make_notebook(nbs / "00_first.ipynb", MAKE_P, 'open("first.txt", "w").write(f"{P.seed} {P.n_subjects}")')
+    make_notebook(nbs / "01_second.ipynb", MAKE_P, 'open("second.txt", "w").write(P.run_name)')
+    return nbs
+
+
+def statuses(outcomes):
+    return {o.chapter.id: o.status for o in outcomes}
+
+
+def test_discover_chapters_orders_and_ignores_other_files(tmp_path):
+    make_notebook(tmp_path / "02_b.ipynb")
+    make_notebook(tmp_path / "00_a.ipynb")
+    make_notebook(tmp_path / "scratch.ipynb")
+    assert [(c.id, c.name) for c in discover_chapters(tmp_path)] == [("00", "a"), ("02", "b")]
+
+
+def test_select_chapters_unknown_number_is_an_error(tmp_path):
+    make_notebook(tmp_path / "00_a.ipynb")
+    with pytest.raises(RunnerError, match="no chapter numbered 07"):
+        select_chapters(discover_chapters(tmp_path), ["07"])
+
+
+def test_check_kernel_missing_says_how_to_install():
+    with pytest.raises(RunnerError, match="ipykernel install --sys-prefix --name no-such-kernel"):
+        check_kernel("no-such-kernel")
+
+
+def test_run_chapters_injects_parameters_and_writes_run_and_book(chapters, tmp_path, write_params):
+    params_path = write_params(seed=4242)
+    book = tmp_path / "book"
+    outcomes = run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    assert statuses(outcomes) == {"00": "ran", "01": "ran"}
+
+    run_dir = Params.from_yaml(params_path).run_dir
+    assert (run_dir / "first.txt").read_text() == "4242 24"  # cwd is the run directory
+    assert (run_dir / "second.txt").read_text() == "smoke"
+    assert Params.from_yaml(run_dir / "params.yaml") == Params.from_yaml(params_path)
+    for name in ("00_first.ipynb", "01_second.ipynb"):
+        assert (run_dir / "notebooks" / name).exists()
+        published = nbformat.read(book / name, as_version=4)
+        injected = [c for c in published.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"]
+        assert "seed = 4242" in injected[0].source
+    timings = [json.loads(line) for line in (run_dir / "logs" / "timings.jsonl").read_text().splitlines()]
+    assert [(t["chapter"], t["status"]) for t in timings] == [("00", "ran"), ("01", "ran")]
+    assert all(t["seconds"] > 0 for t in timings)
+    assert "chapter 01 (second) ran" in (run_dir / "logs" / "run.log").read_text()
+
+
+def test_run_chapters_skips_unchanged_and_reruns_on_change(chapters, tmp_path, write_params):
+    params_path = write_params()
+    book = tmp_path / "book"
+    run = lambda **kw: statuses(run_chapters(params_path, notebooks_dir=chapters, book_dir=book,
+                                             progress=False, **kw))
+    assert run() == {"00": "ran", "01": "ran"}
+    assert run() == {"00": "skipped", "01": "skipped"}
+
+    write_params(seed=8)  # a changed parameter re-runs every chapter
+    assert run() == {"00": "ran", "01": "ran"}
+    assert run(chapter_ids=["01"]) == {"01": "skipped"}
+
+    # an edited earlier chapter re-runs, and so does the one after it (its input changed)
+    make_notebook(chapters / "00_first.ipynb", MAKE_P, 'open("first.txt", "w").write("edited")')
+    assert run() == {"00": "ran", "01": "ran"}
+    assert run(force=True) == {"00": "ran", "01": "ran"}
+
+    # a deleted book copy is restored from the run without executing again
+    (book / "01_second.ipynb").unlink()
+    assert run() == {"00": "skipped", "01": "skipped"}
+    assert (book / "01_second.ipynb").exists()
+
+
+def test_failing_cell_stops_the_run_and_the_book_refuses_it(chapters, tmp_path, write_params):
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, 'x = 1', 'raise ValueError("planted failure")')
+    make_notebook(chapters / "02_third.ipynb", MAKE_P, 'open("third.txt", "w").write("ran")')
+    params_path = write_params()
+    book = tmp_path / "book"
+    with pytest.raises(ChapterFailed) as info:
+        run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    message = str(info.value)
+    assert "Chapter 01 (second) failed at cell" in message
+    assert "ValueError: planted failure" in message
+    assert 'raise ValueError("planted failure")' in message
+    run_dir = Params.from_yaml(params_path).run_dir
+    assert str(run_dir / "notebooks" / "01_second.ipynb") in message
+    assert not (run_dir / "third.txt").exists()  # the run stopped at the failure
+    assert not (book / "02_third.ipynb").exists()
+
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: 00_first\nchapters:\n  - file: 01_second\n")
+    with pytest.raises(BookError, match=r"01_second.ipynb contains a failed execution.*planted failure"):
+        check_pages(book, toc)
+
+    # fixing the chapter resumes the run where it stopped
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, 'x = 1')
+    outcomes = run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    assert statuses(outcomes) == {"00": "skipped", "01": "ran", "02": "ran"}
+    assert check_pages(book, toc)
+
+
+def test_cli_run_prints_failure_in_plain_words(chapters, tmp_path, write_params, capsys):
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, 'import missing_module_xyz')
+    code = cli.main(["run", "--params", str(write_params()), "--notebooks-dir", str(chapters),
+                     "--book-dir", str(tmp_path / "book")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cmrpipe run: Chapter 01 (second) failed" in err
+    assert "ModuleNotFoundError: No module named 'missing_module_xyz'" in err
+
+
+def test_cli_run_bad_parameter_file(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seed: 1\n")
+    assert cli.main(["run", "--params", str(bad)]) == 1
+    assert "bad.yaml: missing key(s): profile" in capsys.readouterr().err
