@@ -1,0 +1,1 @@
+"""Tables and figures of both papers, and the papers' published values as data."""
