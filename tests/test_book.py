@@ -1,0 +1,51 @@
+"""The book: its table of contents, its refusals, and a real build of chapter 00."""
+
+import re
+import shutil
+
+import nbformat
+import pytest
+
+from cmrpipe.book import BookError, build_book, check_pages, toc_files
+from cmrpipe.paths import BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
+from cmrpipe.runner import discover_chapters, run_chapters
+
+
+def test_toc_lists_every_chapter_in_order():
+    chapters = [c.path.stem for c in discover_chapters(NOTEBOOKS_DIR)]
+    assert chapters, "no chapter notebooks found"
+    assert toc_files(BOOK_TOC) == ["intro"] + chapters
+
+
+@pytest.mark.parametrize("chapter", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.name)
+def test_committed_notebooks_are_clean_and_parameterised(chapter):
+    nb = nbformat.read(chapter, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert not any(re.search(r"^\s*(def |for |class )", c.source, re.M) for c in code), "notebooks stay thin"
+
+
+def test_check_pages_names_a_chapter_that_has_not_run(tmp_path):
+    shutil.copy(BOOK_DIR / "intro.md", tmp_path / "intro.md")
+    with pytest.raises(BookError, match=r"00_papers.ipynb is missing: run the chapter first"):
+        check_pages(tmp_path, BOOK_TOC)
+
+
+def test_book_builds_with_published_values(tmp_path, write_params):
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(BOOK_DIR / "intro.md", book / "intro.md")
+    outcomes = run_chapters(write_params(), notebooks_dir=NOTEBOOKS_DIR, book_dir=book, progress=False)
+    assert [o.status for o in outcomes] == ["ran"] * len(outcomes)
+
+    index = build_book(book)
+    assert index == book / "_build" / "html" / "index.html"
+    page = (index.parent / "00_papers.html").read_text()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert "61.5 (10.1)" in text                      # Paper A Table 1, a table cell
+    assert "0.98 (p&lt;0.001)" in page                # Paper A Table 4, escaped
+    assert "r = 0.864 (0.847–0.880)" in text          # Paper B, glued into the prose
+    assert "{glue" not in text                        # every glue role resolved
+    assert "n_subjects = 24" not in text              # papermill's injected cell is hidden
+    assert "Traceback" not in text
