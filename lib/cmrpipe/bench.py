@@ -1,0 +1,147 @@
+"""Benchmarks (``make bench``): speed targets live here, never in timed tests.
+
+Each benchmark returns a flat dict of numbers. Where there is a baseline (the bare
+library call that our code wraps) it is timed in the same process, on the same
+input, interleaved with ours, and the result is reported as a ratio, because the
+machines are shared and noisy. Results go to one JSON file with the machine's
+description, e.g. ``python -m cmrpipe.bench --out bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from cmrpipe.paths import BOOK_DIR, NOTEBOOKS_DIR, PARAMS_DIR
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _params_file(folder: Path) -> Path:
+    data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    data["runs_dir"] = str(folder / "runs")
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def bench_runner(repeats: int = 3) -> dict[str, float]:
+    """The runner's cost over bare papermill, on a one-cell chapter, same process.
+
+    ``runner_over_papermill`` is the median time of ``run_chapters(force=True)``
+    divided by that of ``papermill.execute_notebook`` on the same notebook (goal:
+    close to 1; the difference is hashing, stamps, logs and the book copy).
+    ``skip_check_s`` is the time to decide that an unchanged chapter is up to date.
+    """
+    import nbformat
+    import papermill
+
+    from cmrpipe.runner import KERNEL_NAME, run_chapters
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        nb = nbformat.v4.new_notebook()
+        params_cell = nbformat.v4.new_code_cell('profile = "default"')
+        params_cell.metadata["tags"] = ["parameters"]
+        nb.cells = [params_cell, nbformat.v4.new_code_cell("x = sum(range(1000))")]
+        chapters = tmp / "notebooks"
+        chapters.mkdir()
+        nbformat.write(nb, chapters / "00_trivial.ipynb")
+        params_path = _params_file(tmp)
+        parameters = yaml.safe_load(params_path.read_text())
+
+        bare, ours = [], []
+        for _ in range(repeats):
+            bare.append(_timed(lambda: papermill.execute_notebook(
+                str(chapters / "00_trivial.ipynb"), str(tmp / "bare.ipynb"), parameters=parameters,
+                kernel_name=KERNEL_NAME, language="python", cwd=str(tmp), progress_bar=False)))
+            ours.append(_timed(lambda: run_chapters(params_path, force=True, notebooks_dir=chapters,
+                                                     book_dir=tmp / "book", progress=False)))
+        skips = [_timed(lambda: run_chapters(params_path, notebooks_dir=chapters, book_dir=tmp / "book",
+                                             progress=False)) for _ in range(repeats)]
+    return {
+        "papermill_bare_s": statistics.median(bare),
+        "runner_s": statistics.median(ours),
+        "runner_over_papermill": statistics.median(ours) / statistics.median(bare),
+        "skip_check_s": statistics.median(skips),
+    }
+
+
+def bench_published() -> dict[str, float]:
+    """Loading and rendering the published values (chapter 00's work)."""
+    from cmrpipe.report import papers, published
+
+    published._printed_records.cache_clear()
+    published._records.cache_clear()
+    load_s = _timed(published.load)
+    render_s = _timed(lambda: [papers.show_table(p, t).to_html() for p in "AB" for t in published.tables(p)])
+    return {"n_records": float(len(published.load())), "load_s": load_s, "render_all_tables_s": render_s}
+
+
+def bench_book() -> dict[str, float]:
+    """Executing chapter 00 and building the HTML book from scratch."""
+    from cmrpipe.book import build_book
+    from cmrpipe.runner import run_chapters
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        book = tmp / "book"
+        book.mkdir()
+        shutil.copy(BOOK_DIR / "intro.md", book / "intro.md")
+        params_path = _params_file(tmp)
+        run_s = _timed(lambda: run_chapters(params_path, notebooks_dir=NOTEBOOKS_DIR, book_dir=book,
+                                            progress=False))
+        build_s = _timed(lambda: build_book(book))
+    return {"run_all_chapters_smoke_s": run_s, "book_build_s": build_s}
+
+
+BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
+    "runner": bench_runner,
+    "published": bench_published,
+    "book": bench_book,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run cmrpipe's benchmarks and write their results as JSON.")
+    parser.add_argument("--out", type=Path, default=Path("bench/results.json"))
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(BENCHMARKS)
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+
+    results = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "cpus": os.cpu_count()},
+        "benchmarks": {},
+    }
+    for name in names:
+        print(f"bench {name} ...", flush=True)
+        results["benchmarks"][name] = BENCHMARKS[name]()
+        print(json.dumps(results["benchmarks"][name], indent=1), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
