@@ -47,7 +47,7 @@ bench: setup
 	$(BIN)/python -m cmrpipe.bench --out bench/results.json
 
 clean:
-	rm -rf $(VENV) runs bench book/_build book/*.ipynb .pytest_cache
+	rm -rf $(VENV) runs bench book/_build book/*.ipynb .pytest_cache lib/*.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 lock:

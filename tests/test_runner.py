@@ -98,7 +98,7 @@ def test_failing_cell_stops_the_run_and_the_book_refuses_it(chapters, tmp_path, 
     with pytest.raises(ChapterFailed) as info:
         run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
     message = str(info.value)
-    assert "Chapter 01 (second) failed at cell" in message
+    assert "Chapter 01 (second) failed at cell 5 of 01_second.ipynb" in message  # markdown, parameters, 3 code
     assert "ValueError: planted failure" in message
     assert 'raise ValueError("planted failure")' in message
     run_dir = Params.from_yaml(params_path).run_dir
@@ -133,3 +133,18 @@ def test_cli_run_bad_parameter_file(tmp_path, capsys):
     bad.write_text("seed: 1\n")
     assert cli.main(["run", "--params", str(bad)]) == 1
     assert "bad.yaml: missing key(s): profile" in capsys.readouterr().err
+
+
+def test_check_kernel_from_another_environment_is_refused(tmp_path, monkeypatch):
+    spec_dir = tmp_path / "kernels" / "elsewhere"
+    spec_dir.mkdir(parents=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": ["/some/other/env/bin/python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "elsewhere", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    with pytest.raises(RunnerError, match=r"runs /some/other/env/bin/python, which is not this environment's"):
+        check_kernel("elsewhere")
+
+
+def test_check_kernel_accepts_the_registered_kernel():
+    check_kernel("cmrpipe")  # registered in this environment by `make`

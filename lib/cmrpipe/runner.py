@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -87,7 +89,7 @@ class ChapterFailed(RunnerError):
         self.chapter, self.output = chapter, output
         self.cell_index, self.exec_count = cell_index, exec_count
         self.ename, self.evalue, self.source = ename, evalue, source
-        where = "a cell" if cell_index is None else f"cell {cell_index + 1}"
+        where = "a cell" if cell_index is None else f"cell {cell_index + 1} of {chapter.filename}"
         if exec_count is not None:
             where += f" (execution count {exec_count})"
         lines = source.strip().splitlines()
@@ -207,17 +209,39 @@ def _publish(executed: Path, book_path: Path) -> None:
     nbformat.write(nb, book_path)
 
 
+def _source_cell_index(executed: Path, cell_index: int | None) -> int | None:
+    """The index, in the chapter's own notebook, of a cell of its executed copy.
+
+    Papermill numbers the cells of the executed copy before it adds its error banners,
+    so with its injected-parameters cell; the reader counts cells in the chapter.
+    """
+    if cell_index is None:
+        return None
+    cells = [c for c in nbformat.read(executed, as_version=4).cells
+             if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    return cell_index - sum(1 for c in cells[:cell_index] if "injected-parameters" in c.metadata.get("tags", []))
+
+
 def check_kernel(kernel_name: str) -> None:
-    """Raise :class:`RunnerError` with the fix when the Jupyter kernel is not installed."""
+    """Raise :class:`RunnerError` with the fix when the Jupyter kernel cannot run the chapters.
+
+    The kernel must exist and, when its spec names an interpreter by absolute path,
+    that interpreter must belong to this environment: a kernel left over from another
+    checkout or environment would import another ``cmrpipe`` and mix two versions.
+    """
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+    fix = f"python -m ipykernel install --sys-prefix --name {kernel_name}"
     try:
-        KernelSpecManager().get_kernel_spec(kernel_name)
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel:
-        raise RunnerError(
-            f"the Jupyter kernel {kernel_name!r} is not installed; `make book` or `make test` registers it, "
-            f"or run: python -m ipykernel install --sys-prefix --name {kernel_name}"
-        ) from None
+        raise RunnerError(f"the Jupyter kernel {kernel_name!r} is not installed; `make book` or `make test` "
+                          f"registers it, or run: {fix}") from None
+    interpreter = Path(spec.argv[0]) if spec.argv else None
+    if interpreter and interpreter.is_absolute() and Path(os.path.abspath(interpreter)).parent.parent != Path(
+            os.path.abspath(sys.prefix)):
+        raise RunnerError(f"the Jupyter kernel {kernel_name!r} ({spec.resource_dir}) runs {interpreter}, which is "
+                          f"not this environment's Python ({sys.prefix}); register it here with: {fix}")
 
 
 # ---- the run ---------------------------------------------------------------------------
@@ -318,8 +342,8 @@ def run_chapters(params_path: str | Path, chapter_ids: list[str] | None = None, 
                 seconds = time.perf_counter() - start
                 _publish(output, book_copy)  # the book build refuses it
                 _record_timing(run_dir, chapter, "failed", seconds)
-                raise ChapterFailed(chapter, output, err.cell_index, err.exec_count,
-                                    err.ename, err.evalue, err.source) from None
+                raise ChapterFailed(chapter, output, _source_cell_index(output, err.cell_index),
+                                    err.exec_count, err.ename, err.evalue, err.source) from None
             seconds = time.perf_counter() - start
             _publish(output, book_copy)
             stamp.update(chapter=chapter.id, seconds=round(seconds, 3),
