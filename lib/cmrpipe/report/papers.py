@@ -86,7 +86,7 @@ def show_table(paper: str, table: str):
     caption = html.escape(f"Paper {paper}, {table}. {published.TABLE_CAPTIONS.get((paper, table), '')}")
     styler = published.table(paper, table).style.format(escape="html").format_index(escape="html", axis="index")
     styler = styler.format_index(escape="html", axis="columns").set_caption(caption)
-    return styler.set_table_styles([{"selector": "td, th", "props": [("text-align", "left")]}])
+    return styler.set_table_styles([{"selector": "td, th", "props": [("text-align", "left"), ("padding", "0.1em 0.8em")]}])
 
 
 def show_flagged():
