@@ -47,3 +47,13 @@ def test_flagged_lists_each_flagged_cell_once():
     assert not flagged.duplicated(["paper", "table", "row", "column"]).any()
     assert {"typo:", "inconsistent:"} == {n.split()[0] for n in flagged.note}
     assert len(published.flagged("B")) == 1
+
+
+def test_text_figures_one_row_per_quoted_cell_with_printed_values():
+    figures = papers.text_figures("B").set_index("figure")
+    row = figures.loc["Centered InlineVF vs manual LV mass: MAE"]
+    assert row["values"] == "mae 14.30, ci_low 13.46, ci_high 11.01"
+    assert row["note"].startswith("typo:")
+    assert figures.index.is_unique
+    n_cells = published.load().query("paper == 'B' and table == 'Text'").groupby(["row", "column"]).ngroups
+    assert len(figures) == n_cells

@@ -81,14 +81,47 @@ def glue_headlines() -> pd.DataFrame:
     return pd.DataFrame({"glue key": list(texts), "as printed": list(texts.values())})
 
 
+def _styled(df: pd.DataFrame, caption: str, index: bool = True):
+    """A table for the book: HTML-escaped text (papers print "p<0.001"), left-aligned."""
+    styler = df.style.format(escape="html").format_index(escape="html", axis="columns")
+    styler = styler.format_index(escape="html", axis="index") if index else styler.hide(axis="index")
+    styler = styler.set_caption(html.escape(caption))
+    return styler.set_table_styles([{"selector": "td, th", "props": [("text-align", "left"), ("padding", "0.1em 0.8em")]}])
+
+
 def show_table(paper: str, table: str):
     """A published table as printed, with its caption, ready to display."""
-    caption = html.escape(f"Paper {paper}, {table}. {published.TABLE_CAPTIONS.get((paper, table), '')}")
-    styler = published.table(paper, table).style.format(escape="html").format_index(escape="html", axis="index")
-    styler = styler.format_index(escape="html", axis="columns").set_caption(caption)
-    return styler.set_table_styles([{"selector": "td, th", "props": [("text-align", "left"), ("padding", "0.1em 0.8em")]}])
+    caption = f"Paper {paper}, {table}. {published.TABLE_CAPTIONS.get((paper, table), '')}"
+    return _styled(published.table(paper, table), caption)
+
+
+def text_figures(paper: str) -> pd.DataFrame:
+    """The figures a paper quotes in its text, one row per quoted cell.
+
+    Columns: ``figure`` (what it counts or measures), ``values`` (each statistic
+    with its printed number) and ``as printed`` (the phrase of the paper).
+
+    Examples
+    --------
+    >>> text_figures("B").set_index("figure").loc["ML4H_seg vs manual LV mass: MAE", "values"]
+    'mae 10.41, ci_low 9.82, ci_high 10.99'
+    """
+    df = published.load(printed=True)
+    df = df[(df.paper == paper) & (df.table == "Text")]
+    rows = []
+    for (row, column), cell in df.groupby(["row", "column"], sort=False):
+        rows.append({"figure": f"{row}: {column}",
+                     "values": ", ".join(f"{s} {v}" for s, v in zip(cell.statistic, cell.value)),
+                     "as printed": cell.text.iloc[0], "note": cell.note.iloc[0]})
+    return pd.DataFrame(rows)
+
+
+def show_text_figures(paper: str):
+    """:func:`text_figures` with its caption, ready to display."""
+    return _styled(text_figures(paper), f"Paper {paper}. {published.TABLE_CAPTIONS.get((paper, 'Text'), '')}",
+                   index=False)
 
 
 def show_flagged():
     """The cells flagged as typos or inconsistencies in the papers, with the reason."""
-    return published.flagged().style.format(escape="html").hide(axis="index")
+    return _styled(published.flagged(), "Cells flagged in the transcription of the papers.", index=False)

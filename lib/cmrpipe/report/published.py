@@ -66,9 +66,13 @@ def _records() -> pd.DataFrame:
     return _printed_records().astype({"value": float})
 
 
-def load() -> pd.DataFrame:
-    """Every published record, in printed order (a fresh copy each call)."""
-    return _records().copy()
+def load(printed: bool = False) -> pd.DataFrame:
+    """Every published record, in printed order (a fresh copy each call).
+
+    With ``printed=True`` the ``value`` column holds the numbers as printed (text,
+    trailing zeros kept: "0.90", "14.30") instead of floats.
+    """
+    return (_printed_records() if printed else _records()).copy()
 
 
 def _record(paper: str, table: str, row: str, column: str, statistic: str) -> pd.Series:
