@@ -4,8 +4,8 @@
 #   make bench   set up .venv, run the benchmarks (results in bench/results.json)
 #   make clean   remove .venv, runs/, the executed chapters and the built book
 #   make lock    re-pin requirements/*.lock from requirements/*.in
-# The set-up needs only Python 3.11 and pip; it is skipped while the lock files and
-# pyproject.toml are unchanged.
+# The set-up needs only Python 3.11 and pip. It makes .venv afresh from the lock files,
+# and is skipped while the lock files and pyproject.toml are unchanged.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -25,9 +25,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 setup: $(STAMP)
 
 $(STAMP): $(LOCKS) pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "the lock files are for Python 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1)."; \
+	  echo "Run with PYTHON=/path/to/python3.11, e.g. make test PYTHON=python3.11"; exit 1; }
 	@echo "== setting up $(VENV) with $(PYTHON) (log: $(VENV)/install.log)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@rm -f $(VENV)/.installed-*
+	@rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
 	@( $(BIN)/python -m pip install --upgrade pip \
 	   && $(BIN)/python -m pip install -r requirements/base.lock -r requirements/tf-cpu.lock \
 	   && $(BIN)/python -m pip install --no-deps -e . \
