@@ -148,3 +148,51 @@ def test_check_kernel_from_another_environment_is_refused(tmp_path, monkeypatch)
 
 def test_check_kernel_accepts_the_registered_kernel():
     check_kernel("cmrpipe")  # registered in this environment by `make`
+
+
+def test_book_refuses_chapters_of_two_runs(chapters, tmp_path, write_params):
+    book = tmp_path / "book"
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: 00_first\nchapters:\n  - file: 01_second\n")
+    run_chapters(write_params("a.yaml"), notebooks_dir=chapters, book_dir=book, progress=False)
+    run_chapters(write_params("b.yaml", run_name="other"), chapter_ids=["01"], notebooks_dir=chapters,
+                 book_dir=book, progress=False)
+    with pytest.raises(BookError, match=r"come from different runs \(run 'smoke' .*00_first.ipynb; "
+                                        r"run 'other' .*01_second.ipynb\)"):
+        check_pages(book, toc)
+    # a skipped chapter is re-published from its own run, so re-running one run mends the book
+    outcomes = run_chapters(tmp_path / "a.yaml", notebooks_dir=chapters, book_dir=book, progress=False)
+    assert statuses(outcomes) == {"00": "skipped", "01": "skipped"}
+    assert len(check_pages(book, toc)) == 2
+
+
+def test_interrupted_chapter_leaves_no_stale_page_and_resumes(chapters, tmp_path, write_params, monkeypatch):
+    import papermill
+
+    book = tmp_path / "book"
+    params_path = write_params()
+    run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, 'open("second.txt", "w").write("v2")')
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the user pressed Ctrl-C while chapter 01 ran
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    run_dir = Params.from_yaml(params_path).run_dir
+    assert not (run_dir / "logs" / "stamps" / "01.json").exists()
+    assert not (book / "01_second.ipynb").exists()  # the old version is not published as current
+    monkeypatch.undo()
+
+    outcomes = run_chapters(params_path, notebooks_dir=chapters, book_dir=book, progress=False)
+    assert statuses(outcomes) == {"00": "skipped", "01": "ran"}
+    assert (run_dir / "second.txt").read_text() == "v2"
+
+
+def test_cli_run_unwritable_run_directory(tmp_path, write_params, capsys):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    code = cli.main(["run", "--params", str(write_params(runs_dir=str(blocker)))])
+    assert code == 1
+    assert f"cmrpipe run: [Errno 20] Not a directory: '{blocker}" in capsys.readouterr().err

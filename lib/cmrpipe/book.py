@@ -52,16 +52,17 @@ def _find_page(book_dir: Path, name: str) -> Path | None:
 
 
 def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Path]:
-    """The pages of the book, each checked: present, and no executed notebook with an error.
+    """The pages of the book, each checked: present, executed cleanly, all by one run.
 
     Raises
     ------
     BookError
-        Naming every missing page (the chapter has not been run) and every notebook
-        that failed, with the failing cell.
+        Naming every missing page (the chapter has not been run), every notebook
+        that failed (with the failing cell), and the runs when the chapters come
+        from more than one run (parameter file).
     """
     book_dir = Path(book_dir)
-    problems, pages = [], []
+    problems, pages, runs = [], [], {}
     for name in toc_files(toc_path):
         page = _find_page(book_dir, name)
         if page is None:
@@ -69,11 +70,22 @@ def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Pa
                             "(cmrpipe run --params params/default.yaml)")
             continue
         if page.suffix == ".ipynb":
-            errors = notebook_errors(nbformat.read(page, as_version=4))
+            nb = nbformat.read(page, as_version=4)
+            errors = notebook_errors(nb)
             if errors:
                 problems.append(f"{page} contains a failed execution ({'; '.join(errors)}); "
                                 "fix the chapter and run it again")
+            run = nb.metadata.get("cmrpipe")
+            if run is None:
+                problems.append(f"{page} was not executed by `cmrpipe run`")
+            else:
+                runs.setdefault((run["run_name"], run["params_digest"]), []).append(page.name)
         pages.append(page)
+    if len(runs) > 1:
+        mix = "; ".join(f"run {name!r} (parameters {digest[:8]}): {', '.join(names)}"
+                        for (name, digest), names in runs.items())
+        problems.append(f"the chapters in {book_dir} come from different runs ({mix}); "
+                        "run every chapter with one parameter file")
     if problems:
         raise BookError("refusing to build the book:\n  " + "\n  ".join(problems))
     return pages

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"chapter {o.chapter.id} {o.chapter.name}: {o.status} ({o.seconds:.1f} s)")
         elif args.command == "book":
             print(book.build_book(args.book_dir, args.config, args.toc))
-    except (ParamsError, runner.RunnerError, book.BookError) as err:
+    except (ParamsError, runner.RunnerError, book.BookError, OSError) as err:
         print(f"cmrpipe {args.command}: {err}", file=sys.stderr)
         return 1
     return 0

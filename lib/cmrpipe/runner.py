@@ -198,9 +198,15 @@ def notebook_errors(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
-def _publish(executed: Path, book_path: Path) -> None:
-    """Copy an executed notebook into the book, hiding papermill's injected-parameters cell."""
+def _publish(executed: Path, book_path: Path, params: Params) -> None:
+    """Copy an executed notebook into the book, hiding papermill's injected-parameters cell.
+
+    The copy records which run made it (``metadata.cmrpipe``), so the book build can
+    refuse a book that mixes chapters of two runs.
+    """
     nb = nbformat.read(executed, as_version=4)
+    nb.metadata["cmrpipe"] = {"run_name": params.run_name, "profile": params.profile,
+                              "params_digest": params.digest()}
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and _HIDE_TAG not in tags:
@@ -324,13 +330,14 @@ def run_chapters(params_path: str | Path, chapter_ids: list[str] | None = None, 
             previous = _read_stamp(_stamp_path(run_dir, chapter))
 
             if not force and previous and previous.get("digest") == stamp["digest"] and output.exists():
-                if not book_copy.exists():
-                    _publish(output, book_copy)
+                _publish(output, book_copy, params)  # the book may hold another run's copy
                 _record_timing(run_dir, chapter, "skipped", 0.0)
                 outcomes.append(ChapterOutcome(chapter, "skipped", 0.0, output))
                 continue
 
+            # an interrupted chapter leaves neither a stamp nor a stale page in the book
             _stamp_path(run_dir, chapter).unlink(missing_ok=True)
+            book_copy.unlink(missing_ok=True)
             start = time.perf_counter()
             try:
                 papermill.execute_notebook(
@@ -340,12 +347,12 @@ def run_chapters(params_path: str | Path, chapter_ids: list[str] | None = None, 
                 )
             except papermill.PapermillExecutionError as err:
                 seconds = time.perf_counter() - start
-                _publish(output, book_copy)  # the book build refuses it
+                _publish(output, book_copy, params)  # the book build refuses it
                 _record_timing(run_dir, chapter, "failed", seconds)
                 raise ChapterFailed(chapter, output, _source_cell_index(output, err.cell_index),
                                     err.exec_count, err.ename, err.evalue, err.source) from None
             seconds = time.perf_counter() - start
-            _publish(output, book_copy)
+            _publish(output, book_copy, params)
             stamp.update(chapter=chapter.id, seconds=round(seconds, 3),
                          finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
             _stamp_path(run_dir, chapter).parent.mkdir(parents=True, exist_ok=True)
