@@ -24,14 +24,17 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 setup: $(STAMP)
 
-$(STAMP): $(LOCKS) pyproject.toml
+# The stamp's name holds the hash of the locks and pyproject.toml, so it has no file
+# prerequisites: touching a file, or switching branches to identical content, rebuilds nothing.
+$(STAMP):
+	@test -n "$(PYTHON)" || { echo "no python3.11 or python3 on PATH; install Python 3.11"; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
 	  echo "the lock files are for Python 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1)."; \
 	  echo "Run with PYTHON=/path/to/python3.11, e.g. make test PYTHON=python3.11"; exit 1; }
 	@echo "== setting up $(VENV) with $(PYTHON) (log: $(VENV)/install.log)"
-	@rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
-	@( $(BIN)/python -m pip install --upgrade pip \
-	   && $(BIN)/python -m pip install -r requirements/base.lock -r requirements/tf-cpu.lock \
+	@rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) || { \
+	  echo "could not create $(VENV); on Debian/Ubuntu install the python3.11-venv package"; exit 1; }
+	@( $(BIN)/python -m pip install -r requirements/base.lock -r requirements/tf-cpu.lock \
 	   && $(BIN)/python -m pip install --no-deps -e . \
 	   && $(BIN)/python -m ipykernel install --sys-prefix --name cmrpipe --display-name "Python (cmrpipe)" \
 	 ) > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "set-up failed; see $(VENV)/install.log"; exit 1; }
@@ -53,4 +56,4 @@ clean:
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 lock:
-	bash requirements/lock.sh
+	PYTHON=$(PYTHON) bash requirements/lock.sh

@@ -6,7 +6,8 @@
 # Both come from one resolution of base.in + tf-cpu.in, so together they are consistent.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-py=${PYTHON:-python3}
+py=${PYTHON:-python3.11}
+"$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "lock.sh: $py is not Python 3.11"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 freeze() { "$1" freeze --all --exclude pip --exclude setuptools --exclude wheel | LC_ALL=C sort; }

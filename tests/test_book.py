@@ -49,3 +49,8 @@ def test_book_builds_with_published_values(tmp_path, write_params):
     assert "{glue" not in text                        # every glue role resolved
     assert "n_subjects = 24" not in text              # papermill's injected cell is hidden
     assert "Traceback" not in text
+
+    # a Sphinx warning, here an unresolved glue key in the prose, fails the build
+    (book / "intro.md").write_text("# Intro\n\nSee {glue:text}`no_such_key`.\n")
+    with pytest.raises(BookError, match="Sphinx warnings are errors"):
+        build_book(book)

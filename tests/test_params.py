@@ -104,3 +104,14 @@ def test_to_yaml_round_trips(tmp_path):
     path = tmp_path / "p.yaml"
     path.write_text(a.to_yaml())
     assert Params.from_yaml(path) == a
+
+
+def test_from_namespace_with_every_key_needs_no_profile_file(tmp_path):
+    data = Params.from_yaml(PARAMS_DIR / "smoke.yaml").to_dict() | {"profile": "mycohort", "seed": 3}
+    params = Params.from_namespace(data, params_dir=tmp_path)  # tmp_path holds no mycohort.yaml
+    assert (params.profile, params.seed) == ("mycohort", 3)
+
+
+def test_from_namespace_missing_keys_and_unknown_profile_names_the_file(tmp_path):
+    with pytest.raises(ParamsError, match="mycohort.yaml: cannot read"):
+        Params.from_namespace({"profile": "mycohort"}, params_dir=tmp_path)

@@ -415,6 +415,7 @@ def test_inconsistencies_flagged(records):
         ("A", "Table 1", "Gender: Female", "Landmark Detection"),
         ("A", "Table 1", "Gender: Male", "Landmark Detection"),
         ("A", "Text", "Atlas Validation sub-cohort (remaining cases)", "N"),
+        ("B", "Text", "CMR-derived LV mass estimates generated", "N"),
     }
 
 
@@ -611,3 +612,19 @@ def test_b_correlation_ranking():
     r = {m: published.value("B", "Text", f"{m} vs manual LV mass", "Pearson r", "r")
          for m in ("ML4H_seg", "ML4H_reg", "Centered InlineVF", "Recalibrated InlineVF")}
     assert r["ML4H_seg"] > r["ML4H_reg"] > r["Recalibrated InlineVF"] > r["Centered InlineVF"]
+
+
+@pytest.mark.parametrize("paper_table", [("A", "Table 1"), ("A", "Table 2"), ("A", "Table 3"), ("A", "Table 4"),
+                                         ("A", "Table 5"), ("A", "Table A-1"), ("B", "Table 1"),
+                                         ("B", "Table 2")])
+def test_table_cells_hold_their_numbers_in_printed_order(records, paper_table):
+    """Each printed table cell's numbers, read left to right, are its records' values in order."""
+    paper, table = paper_table
+    cells = defaultdict(list)
+    for r in _select(records, paper=paper, table=table):
+        cells[(r["row"], r["column"])].append(r)
+    for key, recs in cells.items():
+        printed = [n for n in numbers_in(recs[0]["text"]) if not (recs[0]["statistic"] == "n" and n < 0)]
+        assert [abs(n) if n < 0 and r["value"] >= 0 else n for n, r in zip(printed, recs)] == \
+            [r["value"] for r in recs], key
+        assert len(printed) == len(recs), key

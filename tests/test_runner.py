@@ -31,7 +31,8 @@ def test_discover_chapters_orders_and_ignores_other_files(tmp_path):
     make_notebook(tmp_path / "02_b.ipynb")
     make_notebook(tmp_path / "00_a.ipynb")
     make_notebook(tmp_path / "scratch.ipynb")
-    assert [(c.id, c.name) for c in discover_chapters(tmp_path)] == [("00", "a"), ("02", "b")]
+    with pytest.warns(UserWarning, match="scratch.ipynb is not a chapter"):
+        assert [(c.id, c.name) for c in discover_chapters(tmp_path)] == [("00", "a"), ("02", "b")]
 
 
 def test_select_chapters_unknown_number_is_an_error(tmp_path):
@@ -63,7 +64,7 @@ def test_run_chapters_injects_parameters_and_writes_run_and_book(chapters, tmp_p
         assert "seed = 4242" in injected[0].source
     timings = [json.loads(line) for line in (run_dir / "logs" / "timings.jsonl").read_text().splitlines()]
     assert [(t["chapter"], t["status"]) for t in timings] == [("00", "ran"), ("01", "ran")]
-    assert all(t["seconds"] > 0 for t in timings)
+    assert all(t["duration_s"] > 0 for t in timings)
     assert "chapter 01 (second) ran" in (run_dir / "logs" / "run.log").read_text()
 
 
@@ -195,4 +196,75 @@ def test_cli_run_unwritable_run_directory(tmp_path, write_params, capsys):
     blocker.write_text("")
     code = cli.main(["run", "--params", str(write_params(runs_dir=str(blocker)))])
     assert code == 1
-    assert f"cmrpipe run: [Errno 20] Not a directory: '{blocker}" in capsys.readouterr().err
+    assert f"cmrpipe run: cannot use {blocker}/smoke/notebooks: Not a directory" in capsys.readouterr().err
+
+
+def test_forcing_an_earlier_chapter_reruns_the_later_ones_and_the_book_refuses_the_stale_one(
+        chapters, tmp_path, write_params):
+    make_notebook(chapters / "00_first.ipynb", MAKE_P,
+                  'import random\nopen("first.txt", "w").write(str(random.random()))')
+    params_path = write_params()
+    book = tmp_path / "book"
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: 00_first\nchapters:\n  - file: 01_second\n")
+    run = lambda **kw: statuses(run_chapters(params_path, notebooks_dir=chapters, book_dir=book,
+                                             progress=False, **kw))
+    assert run() == {"00": "ran", "01": "ran"}
+    assert run(chapter_ids=["00"], force=True) == {"00": "ran"}
+    with pytest.raises(BookError, match=r"01_second.ipynb was computed from an earlier execution of 00_first"):
+        check_pages(book, toc)
+    assert run() == {"00": "skipped", "01": "ran"}
+    assert len(check_pages(book, toc)) == 2
+
+
+def test_dead_kernel_is_a_chapter_failure_in_plain_words(chapters, tmp_path, write_params):
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, "import os\nos._exit(1)")
+    params_path = write_params()
+    with pytest.raises(ChapterFailed) as info:
+        run_chapters(params_path, notebooks_dir=chapters, book_dir=tmp_path / "book", progress=False)
+    message = str(info.value)
+    assert "Chapter 01 (second) failed at cell 4 of 01_second.ipynb" in message
+    assert "DeadKernelError" in message and "the kernel process ended" in message
+    assert "os._exit(1)" in message
+    log_text = (Params.from_yaml(params_path).run_dir / "logs" / "run.log").read_text()
+    assert "ERROR Chapter 01 (second) failed" in log_text
+
+
+def test_missing_cohort_manifest_is_refused_before_running(chapters, tmp_path, write_params):
+    params_path = write_params(cohort_manifest=str(tmp_path / "nowhere.yaml"))
+    with pytest.raises(RunnerError, match=r"cohort_manifest .*nowhere.yaml' names no file"):
+        run_chapters(params_path, notebooks_dir=chapters, book_dir=tmp_path / "book", progress=False)
+    assert not Params.from_yaml(params_path).run_dir.exists()
+
+
+def test_changed_cohort_manifest_reruns(chapters, tmp_path, write_params):
+    manifest = tmp_path / "cohort.yaml"
+    manifest.write_text("subjects: []\n")
+    params_path = write_params(cohort_manifest=str(manifest))
+    run = lambda: statuses(run_chapters(params_path, notebooks_dir=chapters, book_dir=tmp_path / "book",
+                                        progress=False))
+    assert run() == {"00": "ran", "01": "ran"}
+    assert run() == {"00": "skipped", "01": "skipped"}
+    manifest.write_text("subjects: [s001]\n")
+    assert run() == {"00": "ran", "01": "ran"}
+
+
+def test_own_profile_outside_params_folder_runs(chapters, tmp_path, write_params):
+    params_path = write_params("mycohort.yaml", profile="mycohort", run_name="mycohort")
+    outcomes = run_chapters(params_path, notebooks_dir=chapters, book_dir=tmp_path / "book", progress=False)
+    assert statuses(outcomes) == {"00": "ran", "01": "ran"}
+    assert (tmp_path / "runs" / "mycohort" / "second.txt").read_text() == "mycohort"
+
+
+def test_cli_book_refuses_a_failed_chapter(chapters, tmp_path, write_params, capsys):
+    make_notebook(chapters / "01_second.ipynb", MAKE_P, 'raise RuntimeError("boom")')
+    book = tmp_path / "book"
+    cli.main(["run", "--params", str(write_params()), "--notebooks-dir", str(chapters), "--book-dir", str(book)])
+    toc = tmp_path / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: 00_first\nchapters:\n  - file: 01_second\n")
+    capsys.readouterr()
+    assert cli.main(["book", "--book-dir", str(book), "--toc", str(toc)]) == 1
+    err = capsys.readouterr().err
+    assert "cmrpipe book: refusing to build the book" in err
+    assert "01_second.ipynb contains a failed execution" in err and "RuntimeError: boom" in err
+    assert not (book / "_build").exists()

@@ -26,8 +26,16 @@ class BookError(RuntimeError):
 
 
 def toc_files(toc_path: Path = BOOK_TOC) -> list[str]:
-    """Every page of a Jupyter Book table of contents, root first, without suffixes."""
+    """Every page of a Jupyter Book table of contents, root first, without suffixes.
+
+    Raises
+    ------
+    BookError
+        When the file is not a table of contents with a ``root`` page.
+    """
     toc = yaml.safe_load(Path(toc_path).read_text())
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise BookError(f"{toc_path}: not a Jupyter Book table of contents (no 'root' page)")
     files = [toc["root"]]
 
     def walk(node):
@@ -58,11 +66,12 @@ def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Pa
     ------
     BookError
         Naming every missing page (the chapter has not been run), every notebook
-        that failed (with the failing cell), and the runs when the chapters come
-        from more than one run (parameter file).
+        that failed (with the failing cell), the runs when the chapters come from
+        more than one run (parameter file), and every chapter computed from an
+        execution of an earlier chapter other than the one in the book.
     """
     book_dir = Path(book_dir)
-    problems, pages, runs = [], [], {}
+    problems, pages, runs, executions = [], [], {}, {}
     for name in toc_files(toc_path):
         page = _find_page(book_dir, name)
         if page is None:
@@ -80,7 +89,13 @@ def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Pa
                 problems.append(f"{page} was not executed by `cmrpipe run`")
             else:
                 runs.setdefault((run["run_name"], run["params_digest"]), []).append(page.name)
+                executions[page.name[:2]] = (page.name, run.get("output"), run.get("upstream", {}))
         pages.append(page)
+    for page_name, _, upstream in executions.values():
+        for chapter_id, output in upstream.items():
+            if chapter_id in executions and executions[chapter_id][1] != output:
+                problems.append(f"{book_dir / page_name} was computed from an earlier execution of "
+                                f"{executions[chapter_id][0]}; run its chapter again")
     if len(runs) > 1:
         mix = "; ".join(f"run {name!r} (parameters {digest[:8]}): {', '.join(names)}"
                         for (name, digest), names in runs.items())
@@ -95,7 +110,19 @@ def build_book(book_dir: Path = BOOK_DIR, config: Path = BOOK_CONFIG, toc: Path 
                out_dir: Path | None = None) -> Path:
     """Check the pages, build the HTML book, and return the path of its ``index.html``.
 
-    The HTML goes to ``<out_dir>/_build/html`` (``out_dir`` defaults to ``book_dir``).
+    Parameters
+    ----------
+    book_dir : path
+        The book's sources: its pages and the executed chapters.
+    config, toc : path
+        Jupyter Book's ``_config.yml`` and ``_toc.yml``.
+    out_dir : path, optional
+        The HTML goes to ``<out_dir>/_build/html`` (``out_dir`` defaults to ``book_dir``).
+
+    Raises
+    ------
+    BookError
+        A page is refused (see :func:`check_pages`), or Sphinx fails or warns.
     """
     book_dir = Path(book_dir).resolve()
     out_dir = Path(out_dir).resolve() if out_dir else book_dir
@@ -103,11 +130,12 @@ def build_book(book_dir: Path = BOOK_DIR, config: Path = BOOK_CONFIG, toc: Path 
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book", "build", str(book_dir),
                "--config", str(Path(config).resolve()), "--toc", str(Path(toc).resolve()),
-               "--path-output", str(out_dir), "--builder", "html"]
+               "--path-output", str(out_dir), "--builder", "html", "-W", "--keep-going"]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])
-        raise BookError(f"jupyter-book build failed (exit {done.returncode}):\n{tail}")
+        raise BookError(f"jupyter-book build failed (exit {done.returncode}; Sphinx warnings are errors, "
+                        f"so an unresolved glue key or a broken reference stops it):\n{tail}")
     index = out_dir / "_build" / "html" / "index.html"
     if not index.exists():
         raise BookError(f"jupyter-book reported success but {index} does not exist")

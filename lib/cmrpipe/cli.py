@@ -44,11 +44,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.params, [c for c in args.chapters.split(",") if c.strip()], args.force,
                 notebooks_dir=args.notebooks_dir, book_dir=args.book_dir, kernel_name=args.kernel)
             for o in outcomes:
-                print(f"chapter {o.chapter.id} {o.chapter.name}: {o.status} ({o.seconds:.1f} s)")
+                print(f"chapter {o.chapter.id} {o.chapter.name}: {o.status} ({o.duration_s:.1f} s)")
         elif args.command == "book":
             print(book.build_book(args.book_dir, args.config, args.toc))
-    except (ParamsError, runner.RunnerError, book.BookError, OSError) as err:
+    except (ParamsError, runner.RunnerError, book.BookError) as err:
         print(f"cmrpipe {args.command}: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        where = f" {err.filename}" if err.filename else ""
+        print(f"cmrpipe {args.command}: cannot use{where}: {err.strerror or err}", file=sys.stderr)
         return 1
     return 0
 

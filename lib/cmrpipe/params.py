@@ -116,16 +116,20 @@ class Params:
     def from_namespace(cls, namespace: Mapping[str, Any], params_dir: Path = PARAMS_DIR) -> "Params":
         """Make the parameters of a chapter from its ``parameters`` cell.
 
-        The profile named by ``namespace["profile"]`` (``default`` when absent) is
-        read from ``params_dir``, then every key of :class:`Params` found in the
-        namespace replaces the profile's value. Run by ``cmrpipe run`` or papermill
-        with ``-f``, every key is injected; run by hand, the profile's file is used.
+        Run by ``cmrpipe run`` (or papermill with ``-f``), every key is injected and
+        the namespace alone is the source, wherever its parameter file lives. Run by
+        hand, with keys missing, the profile named by ``namespace["profile"]``
+        (``default`` when absent) is read from ``params_dir`` and the keys found in
+        the namespace replace its values.
         """
+        names = [f.name for f in dataclasses.fields(cls)]
+        given = {k: namespace[k] for k in names if k in namespace}
         profile = namespace.get("profile", "default")
+        source = f"parameters of the notebook (profile {profile!r})"
+        if len(given) == len(names):
+            return cls.from_mapping(given, source=source)
         base = cls.from_yaml(Path(params_dir) / f"{profile}.yaml").to_dict()
-        names = {f.name for f in dataclasses.fields(cls)}
-        base.update({k: v for k, v in namespace.items() if k in names})
-        return cls.from_mapping(base, source=f"parameters of the notebook (profile {profile!r})")
+        return cls.from_mapping(base | given, source=source)
 
     # ---- use ----------------------------------------------------------------------
 
