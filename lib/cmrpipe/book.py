@@ -62,6 +62,18 @@ def _find_page(book_dir: Path, name: str) -> Path | None:
 def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Path]:
     """The pages of the book, each checked: present, executed cleanly, all by one run.
 
+    Parameters
+    ----------
+    book_dir : path
+        The book's sources (pages and executed chapters).
+    toc_path : path
+        The table of contents naming the pages.
+
+    Returns
+    -------
+    list of Path
+        The pages, in table-of-contents order.
+
     Raises
     ------
     BookError

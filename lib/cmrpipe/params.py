@@ -75,6 +75,11 @@ class Params:
     def from_yaml(cls, path: str | os.PathLike) -> "Params":
         """Read and validate a parameter file.
 
+        Parameters
+        ----------
+        path : path
+            A YAML file with every key of :class:`Params` and no other.
+
         Raises
         ------
         ParamsError
@@ -92,7 +97,20 @@ class Params:
 
     @classmethod
     def from_mapping(cls, data: Any, source: str | os.PathLike = "<parameters>") -> "Params":
-        """Validate a mapping of every key to its value (as read from YAML)."""
+        """Validate a mapping of every key to its value (as read from YAML).
+
+        Parameters
+        ----------
+        data : mapping
+            Every key of :class:`Params`; lists stand for tuples, ints for floats.
+        source : str or path
+            Named in error messages (the file the mapping came from).
+
+        Raises
+        ------
+        ParamsError
+            A missing or unknown key, or a value of the wrong type or range.
+        """
         if not isinstance(data, Mapping):
             raise ParamsError(source, f"expected a mapping of keys to values, got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]

@@ -90,7 +90,18 @@ def _styled(df: pd.DataFrame, caption: str, index: bool = True):
 
 
 def show_table(paper: str, table: str):
-    """A published table as printed, with its caption, ready to display."""
+    """A published table as printed, with its caption, ready to display.
+
+    Parameters
+    ----------
+    paper : {"A", "B"}
+    table : str
+        E.g. ``"Table 1"``.
+
+    Returns
+    -------
+    pandas.io.formats.style.Styler
+    """
     caption = f"Paper {paper}, {table}. {published.TABLE_CAPTIONS.get((paper, table), '')}"
     return _styled(published.table(paper, table), caption)
 

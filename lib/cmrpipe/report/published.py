@@ -118,7 +118,17 @@ def note(paper: str, table: str, row: str, column: str, statistic: str) -> str:
 
 
 def tables(paper: str) -> list[str]:
-    """The table names of one paper, in the order transcribed."""
+    """The table names of one paper, in the order transcribed.
+
+    Parameters
+    ----------
+    paper : {"A", "B"}
+
+    Returns
+    -------
+    list of str
+        E.g. ``["Table 1", ..., "Table A-1", "Text"]``.
+    """
     df = _records()
     return list(dict.fromkeys(df.loc[df.paper == paper, "table"]))
 
@@ -126,7 +136,22 @@ def tables(paper: str) -> list[str]:
 def table(paper: str, table: str) -> pd.DataFrame:
     """A published table as printed: rows x columns of cell texts, in printed order.
 
-    Cells the paper leaves empty are empty strings.
+    Parameters
+    ----------
+    paper : {"A", "B"}
+    table : str
+        E.g. ``"Table 2"``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the printed row labels, columns the printed column labels, each
+        cell its text as printed; cells the paper leaves empty are empty strings.
+
+    Raises
+    ------
+    KeyError
+        When the paper has no such table.
     """
     df = _records()
     cells = df[(df.paper == paper) & (df.table == table)].drop_duplicates(["row", "column"])
@@ -139,7 +164,18 @@ def table(paper: str, table: str) -> pd.DataFrame:
 
 
 def flagged(paper: str | None = None) -> pd.DataFrame:
-    """The cells whose note flags a typo or an inconsistency in the paper, one row per cell."""
+    """The cells whose note flags a typo or an inconsistency in the paper, one row per cell.
+
+    Parameters
+    ----------
+    paper : {"A", "B"}, optional
+        One paper's cells only; both when None.
+
+    Returns
+    -------
+    DataFrame
+        Columns paper, table, row, column, text, note.
+    """
     df = _records()
     hit = df[df.note.str.startswith(("typo:", "inconsistent:"))]
     if paper is not None:
