@@ -40,7 +40,7 @@ def _params_file(folder: Path) -> Path:
     return path
 
 
-def bench_runner(repeats: int = 3) -> dict[str, float]:
+def bench_runner(repeats: int = 5) -> dict[str, float]:
     """The runner's cost over bare papermill, on a one-cell chapter, same process.
 
     ``runner_over_papermill`` is the median time of ``run_chapters(force=True)``
