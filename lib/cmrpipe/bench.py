@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -65,6 +66,7 @@ def bench_runner(repeats: int = 5) -> dict[str, float]:
         params_path = _params_file(tmp)
         parameters = yaml.safe_load(params_path.read_text())
 
+        logging.getLogger("papermill").setLevel(logging.ERROR)  # the baseline's unknown-parameter warnings
         bare, ours = [], []
         for _ in range(repeats):
             bare.append(_timed(lambda: papermill.execute_notebook(
