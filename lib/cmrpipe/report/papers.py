@@ -36,7 +36,7 @@ HEADLINE_NUMBERS = {
     "b_recal_intercept": ("B", "Text", "InlineVF linear recalibration", "Equation coefficient", "intercept"),
 }
 
-# glue key -> (row, column, estimate statistic) of Paper B's text, printed with its CI
+# glue key -> (paper, table, row, column, statistic) of an estimate, printed with its CI
 HEADLINE_INTERVALS = {
     "b_seg_r": ("B", "Text", _B_SEG, "Pearson r", "r"),
     "b_seg_mae_g": ("B", "Text", _B_SEG, "MAE", "mae"),
@@ -66,7 +66,7 @@ def headline_texts() -> dict[str, str]:
         texts[key] = published.printed(paper, table, row, column, stat)
     for key, (paper, table, row, column, stat) in HEADLINE_INTERVALS.items():
         est, lo, hi = (published.printed(paper, table, row, column, s) for s in (stat, "ci_low", "ci_high"))
-        flag = " †" if published.note(paper, table, row, column, stat).startswith(("typo:", "inconsistent:")) else ""
+        flag = " †" if published.note(paper, table, row, column, stat).startswith(published.FLAGS) else ""
         texts[key] = f"{est} ({lo}–{hi}){flag}"
     return texts
 

@@ -24,6 +24,8 @@ import pandas as pd
 from cmrpipe.paths import PAPERS_DIR
 
 DATA_FILE = Path(__file__).parent / "data" / "published.csv"
+FLAGS = ("typo:", "inconsistent:")
+"""How a ``note`` starts when it flags a cell of the paper as a typo or an inconsistency."""
 COLUMNS = ["paper", "table", "row", "column", "statistic", "value", "text", "unit", "note"]
 
 PAPER_FILES = {
@@ -177,7 +179,7 @@ def flagged(paper: str | None = None) -> pd.DataFrame:
         Columns paper, table, row, column, text, note.
     """
     df = _records()
-    hit = df[df.note.str.startswith(("typo:", "inconsistent:"))]
+    hit = df[df.note.str.startswith(FLAGS)]
     if paper is not None:
         hit = hit[hit.paper == paper]
     return hit.drop_duplicates(["paper", "table", "row", "column"])[["paper", "table", "row", "column", "text", "note"]]
