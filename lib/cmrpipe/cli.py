@@ -1,4 +1,4 @@
-"""The command line: ``cmrpipe run``, ``cmrpipe book``.
+"""The command line: ``cmrpipe run``, ``cmrpipe book``, ``cmrpipe synth``.
 
 ``cmrpipe run --params FILE [--chapters 01,03] [--force]`` executes the chapters
 into the run directory and ``book/``; ``cmrpipe book`` builds the HTML book and
@@ -9,11 +9,13 @@ the command with a non-zero exit status.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from cmrpipe import book, runner
 from cmrpipe.params import ParamsError
+from cmrpipe.synth.cohort import SynthConfigError
 from cmrpipe.paths import BOOK_CONFIG, BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
 
 
@@ -28,6 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", default=runner.KERNEL_NAME, help="Jupyter kernel (default: %(default)s)")
     run.add_argument("--notebooks-dir", type=Path, default=NOTEBOOKS_DIR, help=argparse.SUPPRESS)
     run.add_argument("--book-dir", type=Path, default=BOOK_DIR, help="where executed chapters go for the book")
+
+    syn = sub.add_parser("synth", help="make a synthetic cohort (DICOM, labels, truth, manifest)")
+    syn.add_argument("--profile", required=True, choices=["smoke", "default", "paper"])
+    syn.add_argument("--out", required=True, type=Path, help="folder of the cohort")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--n-subjects", type=int, default=None, help="subjects per protocol (default: the profile's)")
+    syn.add_argument("--protocol", choices=["mesa", "ukb"], action="append",
+                     help="protocol(s) to make (repeatable; default: both)")
+    syn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    syn.add_argument("--sentinel", default="", help="plant this string in PatientName/PatientID")
 
     bk = sub.add_parser("book", help="build the HTML book from the executed chapters")
     bk.add_argument("--book-dir", type=Path, default=BOOK_DIR)
@@ -47,7 +59,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"chapter {o.chapter.id} {o.chapter.name}: {o.status} ({o.duration_s:.1f} s)")
         elif args.command == "book":
             print(book.build_book(args.book_dir, args.config, args.toc))
-    except (ParamsError, runner.RunnerError, book.BookError) as err:
+        elif args.command == "synth":
+            from cmrpipe.synth.cohort import config_for, generate_cohort
+
+            config = config_for(args.profile, seed=args.seed, n_subjects=args.n_subjects,
+                                protocols=tuple(args.protocol or ("mesa", "ukb")), workers=args.workers,
+                                sentinel=args.sentinel)
+            truth = generate_cohort(config, args.out)
+            print(f"{len(truth)} subjects in {args.out} (manifest: {args.out / 'manifest.csv'})")
+    except (ParamsError, runner.RunnerError, book.BookError, SynthConfigError) as err:
         print(f"cmrpipe {args.command}: {err}", file=sys.stderr)
         return 1
     except OSError as err:

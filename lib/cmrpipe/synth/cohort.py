@@ -1,0 +1,422 @@
+"""Generating a synthetic cohort: subjects, DICOM files, truth, manifest.
+
+``generate_cohort(config, out_dir)`` writes, for each protocol::
+
+    out_dir/
+      cohort.json                 the configuration, written last: a cohort without it is unfinished
+      manifest.csv                every file with its sha256 (written with cohort.json)
+      mesa/dicom/<key>/<series>/IM_<n>.dcm     MESA-like: a folder per subject and series
+      ukb/bulk/<eid>_20209_2_0.zip             UK Biobank-like: SAX cine bulk zip
+      ukb/bulk/<eid>_20208_2_0.zip             UK Biobank-like: long-axis bulk zip
+      truth/<key>.h5              per subject: exact label maps, geometry, shifts, landmarks
+      truth/subjects.csv          per subject: demographics, risk factors, exact measures
+      truth/planted_effects.csv   the planted effects and their sizes
+      .done/<key>.json            per-subject completion marker (files and checksums)
+
+Each subject draws from its own generator, seeded by (seed, protocol, index), so
+subjects can be made in any order, in parallel, and re-made alone: an interrupted
+generation resumes from the subjects without a completion marker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from cmrpipe.geometry import points_lps_to_ijk
+from cmrpipe.synth import anatomy, render, subjects
+from cmrpipe.synth.body import Chest
+from cmrpipe.synth.dicom import SeriesInfo, image_dataset, to_bytes, to_pixels
+from cmrpipe.synth.protocols import Protocol, protocol
+
+PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
+MYOCARDIAL_DENSITY_G_PER_ML = 1.05
+UKB_EID_BASE = 1000000
+
+
+class SynthConfigError(ValueError):
+    """A generator parameter that cannot be used; raised before any file is written."""
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """What to generate.
+
+    Attributes
+    ----------
+    profile : str
+        The preset it came from (``smoke``, ``default``, ``paper``).
+    n_subjects : int
+        Subjects per protocol.
+    protocols : tuple of str
+        ``mesa`` and/or ``ukb``.
+    seed : int
+    frames : dict
+        Cine frames per cycle for each protocol.
+    n_in_plane, n_through : int
+        Partial-volume sub-samples per pixel side and through the slice.
+    shift_sd_mm : float
+        Breath-hold misregistration: SD of each in-plane shift component.
+    sentinel : str
+        When not empty, planted in PatientName and PatientID to test that identifiers
+        never reach outputs.
+    workers : int
+        Processes that generate subjects in parallel.
+    """
+
+    profile: str
+    n_subjects: int
+    protocols: tuple[str, ...]
+    seed: int
+    frames: dict
+    n_in_plane: int = 2
+    n_through: int = 3
+    shift_sd_mm: float = 2.0
+    sentinel: str = ""
+    workers: int = 1
+
+    def __post_init__(self):
+        if self.n_subjects < 1:
+            raise SynthConfigError(f"n_subjects must be at least 1, got {self.n_subjects}")
+        unknown = [p for p in self.protocols if p not in PROTOCOL_INDEX]
+        if not self.protocols or unknown:
+            raise SynthConfigError(f"unknown protocol(s) {unknown or '(none given)'}; known: mesa, ukb")
+        if self.seed < 0:
+            raise SynthConfigError(f"seed must be >= 0, got {self.seed}")
+        for name in ("n_in_plane", "n_through", "workers"):
+            if getattr(self, name) < 1:
+                raise SynthConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.shift_sd_mm < 0:
+            raise SynthConfigError(f"shift_sd_mm must be >= 0, got {self.shift_sd_mm}")
+        for p in self.protocols:
+            if self.frames.get(p, 0) < 2:
+                raise SynthConfigError(f"frames[{p!r}] must be at least 2, got {self.frames.get(p)}")
+
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "protocols": list(self.protocols)}
+
+
+PROFILES = {
+    # smoke: tiny, for tests and CI; few frames, coarse partial volume
+    "smoke": dict(n_subjects=24, frames={"mesa": 10, "ukb": 10}, n_in_plane=2, n_through=2),
+    # default: enough subjects for the CPU models to learn; UK Biobank at half its 50 frames to fit a CPU
+    "default": dict(n_subjects=200, frames={"mesa": 20, "ukb": 25}, n_in_plane=2, n_through=3),
+    # paper: the protocols' own frame counts (MESA-like 25, UK Biobank 50), finer partial volume
+    "paper": dict(n_subjects=2000, frames={"mesa": 25, "ukb": 50}, n_in_plane=3, n_through=3),
+}
+
+
+def config_for(profile: str, *, seed: int = 0, n_subjects: int | None = None,
+               protocols: tuple[str, ...] = ("mesa", "ukb"), **overrides) -> SynthConfig:
+    """The configuration of a preset profile, with changes.
+
+    Raises
+    ------
+    SynthConfigError
+        For an unknown profile or an invalid value.
+    """
+    if profile not in PROFILES:
+        raise SynthConfigError(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
+    values = {**PROFILES[profile], **overrides}
+    if n_subjects is not None:
+        values["n_subjects"] = n_subjects
+    return SynthConfig(profile=profile, seed=seed, protocols=tuple(protocols), **values)
+
+
+# ---- one subject ---------------------------------------------------------------------
+
+def subject_key(protocol_name: str, index: int) -> str:
+    """The subject key used everywhere (never a DICOM identifier), e.g. ``mesa_0001``."""
+    return f"{protocol_name}_{index + 1:04d}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
+    """Draw one subject: demographics, heart, pose, chest, planes (nothing rendered yet)."""
+    rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index])
+    prot = protocol(protocol_name, config.frames[protocol_name])
+    info = subjects.draw_subject(rng, protocol_name)
+    heart = subjects.heart_for(info, rng)
+    pose = render.Pose.random(rng)
+    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w"]]))
+    chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
+                  fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
+                  heart_centre_lps=tuple(map(float, centre)),
+                  pericardium_radius_mm=float(1.7 * heart.surfaces(0.0)["a_epi"]))
+    pixel_mm = float(rng.uniform(*prot.pixel_mm_range))
+    views = (render.sax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm)
+             + render.lax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm))
+    key = subject_key(protocol_name, index)
+    sentinel = config.sentinel
+    identity = {"key": key, "patient_name": f"SYNTH^{sentinel or 'SUBJECT'}^{index + 1:04d}",
+                "patient_id": f"{sentinel}{900000 + 17 * index + PROTOCOL_INDEX[protocol_name]}",
+                "study_date": f"2001{(index % 12) + 1:02d}{(index % 27) + 1:02d}",
+                "sex": info["sex"], "age_years": info["age_years"]}
+    return {"key": key, "protocol": prot, "info": info, "heart": heart, "pose": pose, "chest": chest,
+            "pixel_mm": pixel_mm, "views": views, "identity": identity, "rng": rng}
+
+
+def _measures(heart: anatomy.HeartShape, info: dict, es_s: float) -> dict:
+    ed, es = heart.volumes_ml(0.0), heart.volumes_ml(es_s)
+    mass_ed = ed["lv_myo_ml"] * MYOCARDIAL_DENSITY_G_PER_ML
+    mass_es = es["lv_myo_ml"] * MYOCARDIAL_DENSITY_G_PER_ML
+    return {"lvedv_ml": ed["lv_cavity_ml"], "lvesv_ml": es["lv_cavity_ml"],
+            "lvef_pct": 100.0 * (1 - es["lv_cavity_ml"] / ed["lv_cavity_ml"]),
+            "lv_mass_ed_g": mass_ed, "lv_mass_es_g": mass_es, "lv_mass_g": mass_ed,
+            "lvedvi_ml_m2": ed["lv_cavity_ml"] / info["bsa_m2"], "lvesvi_ml_m2": es["lv_cavity_ml"] / info["bsa_m2"],
+            "lvmi_g_m2": mass_ed / info["bsa_m2"]}
+
+
+def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: Path) -> dict:
+    """Render and write one subject's DICOM and truth; return its truth row.
+
+    The completion marker ``.done/<key>.json`` is written last.
+    """
+    s = make_subject(config, protocol_name, index)
+    prot: Protocol = s["protocol"]
+    key, rng, heart, pose = s["key"], s["rng"], s["heart"], s["pose"]
+    contraction = anatomy.cycle_contraction(prot.n_frames)
+    es_frame = int(np.argmax(contraction))
+    rr_ms = 60000.0 / max(40.0, float(s["info"]["hr_bpm"]))
+    trigger_ms = np.arange(prot.n_frames) * rr_ms / prot.n_frames
+    files: list[Path] = []
+    truth_path = out_dir / "truth" / f"{key}.h5"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = _MesaWriter(out_dir, key) if protocol_name == "mesa" else _UkbWriter(out_dir, key, index)
+    tmp_truth = truth_path.with_suffix(".h5.partial")
+    sax_views = [v for v in s["views"] if v.name.startswith("sax")]
+    with h5py.File(tmp_truth, "w") as h5:
+        for series_number, view in enumerate(s["views"], start=1):
+            images, labels = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
+                                                config.n_in_plane, config.n_through)
+            group = h5.create_group(view.name)
+            group.create_dataset("labels", data=labels, compression="gzip", compression_opts=4, shuffle=True)
+            plane = view.plane
+            group.attrs.update(position_lps=plane.position_lps, orientation=plane.orientation,
+                               pixel_spacing_mm=plane.pixel_spacing_mm, thickness_mm=plane.thickness_mm,
+                               shift_lps=view.shift_lps,
+                               shift_col_row_mm=[float(view.shift_lps @ np.asarray(plane.orientation[:3])),
+                                                 float(view.shift_lps @ np.asarray(plane.orientation[3:]))])
+            pixels = to_pixels(images)
+            spacing = prot.pitch_mm if view.name.startswith("sax") else None
+            writer.add_series(view, pixels, s["identity"], trigger_ms, spacing, config.seed, series_number,
+                              len(sax_views))
+        _write_landmarks(h5, s, contraction, es_frame)
+        measures = _measures(heart, s["info"], float(contraction[es_frame]))
+        h5.attrs.update(key=key, protocol=protocol_name, n_frames=prot.n_frames, es_frame=es_frame,
+                        pixel_mm=s["pixel_mm"], heart=json.dumps(dataclasses.asdict(heart)),
+                        pose_axes_lps=pose.axes_lps, pose_apex_lps=pose.apex_lps, **measures)
+    os.replace(tmp_truth, truth_path)
+    files += writer.close()
+    files.append(truth_path)
+    row = {"key": key, "protocol": protocol_name, **s["info"], **measures, "es_frame": es_frame,
+           "n_frames": prot.n_frames, "n_sax_slices": len(sax_views), "pixel_mm": s["pixel_mm"],
+           **{f"heart_{k}": v for k, v in dataclasses.asdict(heart).items() if isinstance(v, float)}}
+    if protocol_name == "ukb":
+        row["eid"] = UKB_EID_BASE + index + 1
+    marker = out_dir / ".done" / f"{key}.json"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    listing = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
+    marker.write_text(json.dumps({"truth": row, "files": listing}, default=float))
+    return row
+
+
+def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: int) -> None:
+    """Exact landmarks: mitral hinges in 2CH/4CH at every frame, RV insertions per SAX slice at ED and ES.
+
+    Each is stored in LPS (where the anatomy is) and in image (row, col) pixels of
+    its view (where it appears, breath-hold shift included).
+    """
+    heart, pose = s["heart"], s["pose"]
+    views = {v.name: v for v in s["views"]}
+    group = h5.create_group("landmarks")
+    for name, theta in (("lax_4ch", 0.0), ("lax_2ch", np.pi / 2)):
+        view = views[name]
+        lps = np.stack([pose.to_lps(heart.mitral_hinges_hrt(float(c), theta)) for c in contraction])
+        group.create_dataset(f"mitral_{name[-3:]}_lps", data=lps)
+        group.create_dataset(f"mitral_{name[-3:]}_rc", data=_to_rc(lps + view.shift_lps, view))
+    sax = [v for v in s["views"] if v.name.startswith("sax")]
+    for phase, frame in (("ed", 0), ("es", es_frame)):
+        lps = np.full((len(sax), 2, 3), np.nan)
+        rc = np.full((len(sax), 2, 2), np.nan)
+        for k, view in enumerate(sax):
+            w = float(pose.to_hrt(np.asarray(view.plane.position_lps))[2])
+            points = heart.rv_insertions_hrt(float(contraction[frame]), w)
+            if points is not None:
+                lps[k] = pose.to_lps(points)
+                rc[k] = _to_rc(lps[k] + view.shift_lps, view)
+        group.create_dataset(f"rv_insertion_{phase}_lps", data=lps)
+        group.create_dataset(f"rv_insertion_{phase}_rc", data=rc)
+
+
+def _to_rc(points_lps: np.ndarray, view: render.View) -> np.ndarray:
+    ijk = points_lps_to_ijk(np.asarray(points_lps).reshape(-1, 3), view.plane.affine_ijk_to_lps)
+    return ijk[:, :2].reshape(*np.shape(points_lps)[:-1], 2)
+
+
+class _MesaWriter:
+    """MESA-like layout: ``mesa/dicom/<key>/<SERIES>/IM_<n>.dcm``; SAX is one series of all slices."""
+
+    SERIES = {"sax": "SAX cine", "lax_2ch": "2CH cine", "lax_4ch": "4CH cine"}
+
+    def __init__(self, out_dir: Path, key: str):
+        self.root = out_dir / "mesa" / "dicom" / key
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.files: list[Path] = []
+
+    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
+        is_sax = view.name.startswith("sax")
+        kind = "sax" if is_sax else view.name
+        folder = self.root / kind.upper()
+        folder.mkdir(parents=True, exist_ok=True)
+        slice_index = int(view.name.split("_")[1]) - 1 if is_sax else 0
+        info = SeriesInfo(self.SERIES[kind], {"sax": 10, "lax_2ch": 20, "lax_4ch": 30}[kind])
+        n_frames = len(pixels)
+        for f in range(n_frames):
+            instance = slice_index * n_frames + f + 1
+            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
+                               instance=instance, trigger_ms=float(trigger_ms[f]),
+                               spacing_between_slices_mm=spacing, seed=seed)
+            path = folder / f"IM_{instance:04d}.dcm"
+            path.write_bytes(to_bytes(ds))
+            self.files.append(path)
+
+    def close(self) -> list[Path]:
+        return self.files
+
+
+class _UkbWriter:
+    """UK Biobank-like bulk zips: ``<eid>_20209_2_0.zip`` (SAX) and ``<eid>_20208_2_0.zip`` (long axis).
+
+    Inside, flat DICOM files named by SOPInstanceUID and a ``manifest.csv`` that lists
+    each file with its series description, as the UK Biobank's bulk files do.
+    """
+
+    def __init__(self, out_dir: Path, key: str, index: int):
+        self.eid = UKB_EID_BASE + index + 1
+        self.folder = out_dir / "ukb" / "bulk"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.entries = {"20209": [], "20208": []}
+
+    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
+        if view.name.startswith("sax"):
+            field, description = "20209", f"CINE_segmented_SAX_b{int(view.name.split('_')[1])}"
+        else:
+            field, description = "20208", f"CINE_segmented_LAX_{view.name[-3:]}"
+        info = SeriesInfo(description, series_number)
+        n_frames = len(pixels)
+        for f in range(n_frames):
+            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
+                               instance=f + 1, trigger_ms=float(trigger_ms[f]),
+                               spacing_between_slices_mm=spacing, seed=seed)
+            self.entries[field].append((f"{ds.SOPInstanceUID}.dcm", description, to_bytes(ds)))
+
+    def close(self) -> list[Path]:
+        paths = []
+        for field, entries in self.entries.items():
+            path = self.folder / f"{self.eid}_{field}_2_0.zip"
+            tmp = path.with_suffix(".zip.partial")
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+                lines = ["filename,patientid,studyid,aet,host,date,time,series description"]
+                for name, description, data in entries:
+                    info = zipfile.ZipInfo(name, date_time=(2001, 1, 1, 0, 0, 0))
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    z.writestr(info, data)
+                    lines.append(f"{name},{self.eid},1,SYNTH,synth,20010101,000000,{description}")
+                info = zipfile.ZipInfo("manifest.csv", date_time=(2001, 1, 1, 0, 0, 0))
+                z.writestr(info, "\n".join(lines) + "\n")
+            os.replace(tmp, path)
+            paths.append(path)
+        return paths
+
+
+# ---- the cohort ------------------------------------------------------------------------
+
+def _check_writable(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-probe"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise SynthConfigError(f"cannot write the cohort to {out_dir}: {err.strerror or err}") from None
+
+
+def _work(args):
+    config, protocol_name, index, out_dir = args
+    return write_subject(config, protocol_name, index, out_dir)
+
+
+def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: bool = True) -> pd.DataFrame:
+    """Generate (or finish, or reuse) a cohort; return the truth table.
+
+    A finished cohort (``cohort.json`` present, same configuration) is reused as it
+    is. One made with another configuration is refused. An unfinished one resumes:
+    subjects with a completion marker are kept, the others are made again.
+
+    Raises
+    ------
+    SynthConfigError
+        Before any file is written: unwritable folder, or a finished cohort made
+        with another configuration.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    _check_writable(out_dir)
+    done_file = out_dir / "cohort.json"
+    wanted = config.to_dict() | {"workers": None}
+    if done_file.exists():
+        made = json.loads(done_file.read_text())["config"] | {"workers": None}
+        if made != wanted:
+            raise SynthConfigError(f"{out_dir} holds a finished cohort made with other parameters ({made}); "
+                                   "choose another folder or delete it")
+        return pd.read_csv(out_dir / "truth" / "subjects.csv")
+
+    jobs = [(config, p, i, out_dir) for p in config.protocols for i in range(config.n_subjects)]
+    todo = [j for j in jobs if not (out_dir / ".done" / f"{subject_key(j[1], j[2])}.json").exists()]
+    if todo:
+        bar = tqdm(total=len(todo), desc="synthetic subjects", unit="subject", disable=not progress)
+        if config.workers > 1 and len(todo) > 1:
+            with get_context("spawn").Pool(min(config.workers, len(todo))) as pool:
+                for _ in pool.imap_unordered(_work, todo):
+                    bar.update()
+        else:
+            for job in todo:
+                _work(job)
+                bar.update()
+        bar.close()
+
+    rows, listing = [], {}
+    for _, p, i, _ in jobs:
+        marker = json.loads((out_dir / ".done" / f"{subject_key(p, i)}.json").read_text())
+        rows.append(marker["truth"])
+        listing.update(marker["files"])
+    truth = pd.DataFrame(rows)
+    truth.to_csv(out_dir / "truth" / "subjects.csv", index=False)
+    subjects.effects_table().to_csv(out_dir / "truth" / "planted_effects.csv", index=False)
+    for name in ("truth/subjects.csv", "truth/planted_effects.csv"):
+        listing[name] = _sha256(out_dir / name)
+    manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])
+    manifest.to_csv(out_dir / "manifest.csv", index=False)
+    done_file.write_text(json.dumps({"config": config.to_dict(), "n_files": len(listing)}, indent=1))
+    return truth

@@ -1,0 +1,94 @@
+"""The two acquisition looks of the synthetic cohort: MESA gradient echo and UK Biobank SSFP.
+
+Intensities are relative (0-1) signal of each tissue before coil bias and noise;
+the noise is the standard deviation of each of the two Gaussian channels whose
+magnitude makes the Rician noise, in the same units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cmrpipe.synth import anatomy as an
+from cmrpipe.synth import body
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How one cohort's cine CMR looks and is stored.
+
+    Attributes
+    ----------
+    name : str
+        ``mesa`` or ``ukb``.
+    rows, cols : int
+        Matrix of every image.
+    pixel_mm_range : (float, float)
+        Pixel size is drawn per subject from this range (square pixels).
+    thickness_mm, gap_mm : float
+        SAX slice thickness and the gap between slices (pitch = thickness + gap).
+    lax_thickness_mm : float
+        Thickness of the 2CH and 4CH planes.
+    n_frames : int
+        Cine frames through one cycle.
+    heart_intensity, body_intensity : dict
+        Relative signal of each heart and body label.
+    noise_sigma : float
+        Rician noise level (relative to the signal scale).
+    bias_strength : float
+        Peak relative amplitude of the smooth coil-bias field.
+    """
+
+    name: str
+    rows: int
+    cols: int
+    pixel_mm_range: tuple[float, float]
+    thickness_mm: float
+    gap_mm: float
+    lax_thickness_mm: float
+    n_frames: int
+    heart_intensity: dict
+    body_intensity: dict
+    noise_sigma: float
+    bias_strength: float
+    scanner: str
+    sequence: str
+
+    @property
+    def pitch_mm(self) -> float:
+        return self.thickness_mm + self.gap_mm
+
+
+_HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.50, an.LV_MYO: 0.30, an.RV_CAVITY: 0.48, an.RV_WALL: 0.30,
+              an.LA_CAVITY: 0.46, an.EPI_FAT: 0.62}
+_HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CAVITY: 0.86, an.RV_WALL: 0.22,
+               an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80}
+_BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.05, body.LIVER: 0.27,
+             body.SPINE: 0.20, body.PERICARDIAL: 0.34}
+_BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.03, body.LIVER: 0.30,
+              body.SPINE: 0.18, body.PERICARDIAL: 0.40}
+
+
+def protocol(name: str, n_frames: int | None = None) -> Protocol:
+    """The MESA-like or UK Biobank-like protocol, optionally with another frame count.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a frame count below 2.
+    """
+    if name == "mesa":
+        p = Protocol("mesa", rows=160, cols=256, pixel_mm_range=(1.4, 2.0), thickness_mm=6.0, gap_mm=4.0,
+                     lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE, body_intensity=_BODY_GRE,
+                     noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS", sequence="FLASH cine (synthetic)")
+    elif name == "ukb":
+        p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
+                     lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
+                     noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="bSSFP cine (synthetic)")
+    else:
+        raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
+    if n_frames is not None:
+        if n_frames < 2:
+            raise ValueError(f"n_frames must be at least 2, got {n_frames}")
+        p = Protocol(**{**p.__dict__, "n_frames": int(n_frames)})
+    return p

@@ -1,0 +1,202 @@
+"""Imaging the synthetic anatomy: planes, partial volume, coil bias, Rician noise.
+
+A subject's heart sits in the chest with a pose (heart frame -> LPS). Its planes
+are a short-axis (SAX) stack perpendicular to the LV long axis from above the base
+to below the apex, and single two- and four-chamber (2CH, 4CH) long-axis planes.
+Each pixel's signal is the mean tissue signal over sub-samples spread across the
+pixel and through the slice thickness (partial volume); the image is multiplied by
+a smooth coil-bias field and gets Rician noise. Every plane was acquired in its own
+breath-hold, so the anatomy is shifted in-plane by a few mm per plane; the shift is
+part of the truth, and the DICOM geometry is the nominal (unshifted) one, as on a
+scanner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmrpipe.geometry import ImagePlane
+from cmrpipe.synth.anatomy import BACKGROUND, HeartShape
+from cmrpipe.synth.body import Chest
+from cmrpipe.synth.protocols import Protocol
+
+
+@dataclass(frozen=True)
+class Pose:
+    """Heart frame -> patient frame: ``p_lps = axes_lps @ p_hrt + apex_lps``.
+
+    ``axes_lps`` holds the heart frame's ``u``, ``v``, ``w`` unit vectors as columns.
+    """
+
+    axes_lps: np.ndarray
+    apex_lps: np.ndarray
+
+    def to_lps(self, points_hrt: np.ndarray) -> np.ndarray:
+        return np.asarray(points_hrt) @ self.axes_lps.T + self.apex_lps
+
+    def to_hrt(self, points_lps: np.ndarray) -> np.ndarray:
+        return (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> "Pose":
+        """A typical heart orientation (apex anterior, left, inferior) with +-10 degree variation."""
+        w = np.array([-0.55, 0.50, 0.67]) + rng.normal(0, 0.12, 3)  # apex -> base: posterior, right, superior
+        w /= np.linalg.norm(w)
+        u = np.array([-0.55, -0.80, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: anterior-right
+        u -= w * (u @ w)
+        u /= np.linalg.norm(u)
+        v = np.cross(w, u)
+        apex = np.array([75.0, -55.0, -45.0]) + rng.normal(0, 6.0, 3)
+        return cls(np.column_stack([u, v, w]), apex)
+
+
+@dataclass(frozen=True)
+class View:
+    """One acquired plane: its name, geometry and breath-hold shift (LPS, mm)."""
+
+    name: str
+    plane: ImagePlane
+    shift_lps: np.ndarray
+
+
+def sax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_mm: float,
+               rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
+    """The SAX stack, base first: slices every pitch from half a pitch above the ED base to below the apex."""
+    base_w = heart.surfaces(0.0)["base_w"]
+    pitch = protocol.pitch_mm
+    n = int(np.floor((base_w + 0.5 * pitch) / pitch)) + 1
+    u, v, w = pose.axes_lps.T
+    views = []
+    for k in range(n):
+        centre = pose.to_lps(np.array([0.0, 0.0, base_w + 0.5 * pitch - k * pitch]))
+        # columns run towards the RV (u), rows along v: the plane normal u x v is the long axis
+        plane = ImagePlane.centred(centre + _fov_offset(pose, w), u, v, (pixel_mm, pixel_mm),
+                                   protocol.rows, protocol.cols, protocol.thickness_mm)
+        views.append(View(f"sax_{k + 1:02d}", plane, _shift(plane, rng, shift_sd_mm)))
+    return views
+
+
+def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_mm: float,
+               rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
+    """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular)."""
+    base_w = heart.surfaces(0.0)["base_w"]
+    u, v, w = pose.axes_lps.T
+    centre = pose.to_lps(np.array([0.0, 0.0, 0.55 * base_w]))
+    views = []
+    for name, across in (("lax_4ch", u), ("lax_2ch", v)):
+        plane = ImagePlane.centred(centre + _fov_offset(pose, np.cross(across, -w)), across, -w, (pixel_mm, pixel_mm),
+                                   protocol.rows, protocol.cols, protocol.lax_thickness_mm)
+        views.append(View(name, plane, _shift(plane, rng, shift_sd_mm)))
+    return views
+
+
+def _fov_offset(pose: Pose, normal: np.ndarray) -> np.ndarray:
+    """The field of view is not centred on the heart: shift it in-plane towards the body's centre."""
+    offset = -0.35 * np.array([pose.apex_lps[0], pose.apex_lps[1], 0.0])
+    n = normal / np.linalg.norm(normal)
+    return offset - n * (offset @ n)
+
+
+def _shift(plane: ImagePlane, rng: np.random.Generator, sd_mm: float) -> np.ndarray:
+    """An in-plane breath-hold shift (LPS, mm), at most 2.5 SD in each direction."""
+    o = np.asarray(plane.orientation)
+    d = np.clip(rng.normal(0.0, sd_mm, 2), -2.5 * sd_mm, 2.5 * sd_mm)
+    return d[0] * o[:3] + d[1] * o[3:]
+
+
+def _subsample_offsets(n_in_plane: int, n_through: int) -> np.ndarray:
+    """Sub-sample positions as fractions (row, col, through-plane) within a pixel's voxel."""
+    a = (np.arange(n_in_plane) + 0.5) / n_in_plane - 0.5
+    b = (np.arange(n_through) + 0.5) / n_through - 0.5
+    return np.stack(np.meshgrid(a, a, b, indexing="ij"), -1).reshape(-1, 3)
+
+
+def bias_field(plane: ImagePlane, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """A smooth multiplicative coil-bias field (rows, cols), 1 on average, peak deviation ~ ``strength``."""
+    r = np.linspace(-1, 1, plane.rows)[:, None]
+    c = np.linspace(-1, 1, plane.cols)[None, :]
+    g = rng.normal(0, 1, 2)
+    cr, cc = rng.uniform(-0.6, 0.6, 2)
+    bump = np.exp(-((r - cr) ** 2 + (c - cc) ** 2) / 0.8)
+    field = 1 + strength * (0.4 * (g[0] * r + g[1] * c) / max(1e-9, np.hypot(*g)) + 0.6 * (bump - bump.mean()))
+    return np.clip(field, 0.3, None)
+
+
+def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protocol: Protocol,
+                contraction: np.ndarray, rng: np.random.Generator, n_in_plane: int = 2,
+                n_through: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Image one plane at every frame.
+
+    Parameters
+    ----------
+    view : View
+        The plane and its breath-hold shift.
+    heart, chest, pose : the subject's anatomy
+    protocol : Protocol
+        Tissue signals, noise and bias.
+    contraction : (n_frames,) float array
+        ``s`` of each frame (0 = ED, 1 = ES).
+    rng : numpy.random.Generator
+        Noise and bias.
+    n_in_plane, n_through : int
+        Sub-samples per pixel side and through the slice (partial volume).
+
+    Returns
+    -------
+    images : (n_frames, rows, cols) float32 array
+        Magnitude images, relative signal (noise included).
+    labels : (n_frames, rows, cols) uint8 array
+        Heart labels at the pixel centres, mid-slice (the truth; 0 outside the heart).
+    """
+    plane = view.plane
+    affine = plane.affine_ijk_to_lps
+    rows, cols = plane.rows, plane.cols
+    rr, cc = np.meshgrid(np.arange(rows, dtype=float), np.arange(cols, dtype=float), indexing="ij")
+    offsets = _subsample_offsets(n_in_plane, n_through)
+    normal = plane.normal
+    # sub-sample points in LPS, shape (rows, cols, n_sub, 3); the anatomy moves by the shift
+    centres = rr[..., None] * affine[:3, 0] + cc[..., None] * affine[:3, 1] + affine[:3, 3]
+    sub = (offsets[:, 0, None] * affine[:3, 0] + offsets[:, 1, None] * affine[:3, 1]
+           + offsets[:, 2, None] * plane.thickness_mm * normal)
+    points = (centres[:, :, None, :] + sub[None, None] - view.shift_lps).astype(np.float32)
+    body_signal = _lookup(protocol.body_intensity, chest.labels(points))
+    # which pixels can hold heart tissue at any phase: test the pixel centres with a margin
+    pts_hrt = pose.to_hrt(points.reshape(-1, 3)).reshape(points.shape)
+    centre_hrt = pose.to_hrt(centres - view.shift_lps)
+    g = heart.surfaces(0.0)
+    reach = 2.2 * g["a_epi"] + 10.0
+    near = ((centre_hrt[..., 2] > -8.0 - plane.thickness_mm) & (centre_hrt[..., 2] < 1.6 * g["base_w"] + 10.0)
+            & (np.abs(centre_hrt[..., 0]) < reach) & (np.abs(centre_hrt[..., 1]) < reach))
+    near_pts = pts_hrt[near]  # (n_near, n_sub, 3)
+    centre_near = centre_hrt[near]
+    heart_signal_lut = protocol.heart_intensity
+
+    n_frames = len(contraction)
+    images = np.empty((n_frames, rows, cols), np.float32)
+    labels = np.zeros((n_frames, rows, cols), np.uint8)
+    bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
+    base_image = body_signal.mean(axis=-1)
+    for f, s in enumerate(contraction):
+        signal = body_signal[near].copy()
+        lab = heart.labels(near_pts, float(s))
+        inside = lab != BACKGROUND
+        signal[inside] = _lookup(heart_signal_lut, lab[inside])
+        image = base_image.copy()
+        image[near] = signal.mean(axis=-1)
+        truth = np.zeros((rows, cols), np.uint8)
+        truth[near] = heart.labels(centre_near, float(s))
+        labels[f] = truth
+        noisy = image * bias
+        n1 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
+        n2 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
+        images[f] = np.sqrt((noisy + n1) ** 2 + n2**2)
+    return images, labels
+
+
+def _lookup(table: dict, labels: np.ndarray) -> np.ndarray:
+    lut = np.zeros(max(table) + 1, np.float32)
+    for k, value in table.items():
+        lut[k] = value
+    return lut[labels]

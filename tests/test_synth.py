@@ -1,0 +1,227 @@
+"""The synthetic cohort: anatomy against closed forms, geometry through independent readers, files, truth."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pydicom
+import pytest
+
+from cmrpipe import cli
+from cmrpipe.geometry import ImagePlane, points_ijk_to_lps, points_lps_to_ijk
+from cmrpipe.synth import anatomy, subjects
+from cmrpipe.synth.cohort import SynthConfigError, config_for, generate_cohort, make_subject
+
+TINY = dict(frames={"mesa": 4, "ukb": 4}, n_in_plane=1, n_through=1)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cohort")
+    config = config_for("smoke", seed=5, n_subjects=1, sentinel="SENTINELXYZ", **TINY)
+    truth = generate_cohort(config, out, progress=False)
+    return out, config, truth
+
+
+def test_perturbation_free_shape_integral_is_a_half_ellipsoid():
+    assert anatomy.Perturbation().shape_integral() == pytest.approx(2 * np.pi / 3, rel=1e-4)
+
+
+def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
+    heart = subjects.heart_for(subjects.draw_subject(rng, "mesa"), rng)
+    spacing = 0.6
+    g = heart.surfaces(0.0)
+    r = g["a_epi"] * 1.3
+    axis = np.arange(-r, r, spacing) + spacing / 2
+    w = np.arange(-1.0, g["base_w"] + 1.0, spacing) + spacing / 2
+    points = np.stack(np.meshgrid(axis, axis, w, indexing="ij"), -1)
+    voxel_ml = spacing**3 / 1000
+    for s in (0.0, 1.0):
+        exact = heart.volumes_ml(s)
+        labels = heart.labels(points, s)
+        assert (labels == anatomy.LV_CAVITY).sum() * voxel_ml == pytest.approx(exact["lv_cavity_ml"], rel=0.02)
+        assert (labels == anatomy.LV_MYO).sum() * voxel_ml == pytest.approx(exact["lv_myo_ml"], rel=0.02)
+    ed, es = heart.volumes_ml(0.0), heart.volumes_ml(1.0)
+    assert es["lv_myo_ml"] == pytest.approx(ed["lv_myo_ml"], rel=1e-9)
+    assert es["lv_cavity_ml"] < 0.7 * ed["lv_cavity_ml"]
+
+
+def test_cycle_contraction_ed_first_es_at_max():
+    s = anatomy.cycle_contraction(50)
+    assert s[0] == 0.0 and s.argmax() == 18 and s.max() == pytest.approx(1.0)
+    assert np.all(s >= 0) and np.all(s[1:] > 0)
+
+
+def test_planted_effects_change_the_heart_in_the_stated_direction(rng):
+    base = {"sex": "F", "bsa_m2": 1.9, **{k: 0 for k in subjects.PLANTED_EFFECTS}}
+    seed = 11
+
+    def heart(**changes):
+        return subjects.heart_for({**base, **changes}, np.random.default_rng(seed))
+
+    plain = heart()
+    assert heart(hypertension=1).wall_mm == pytest.approx(plain.wall_mm + 1.6)
+    assert heart(hypertension=1).volumes_ml(0)["lv_myo_ml"] > 1.15 * plain.volumes_ml(0)["lv_myo_ml"]
+    hf = heart(heart_failure=1)
+    ef = lambda h: 1 - h.volumes_ml(1)["lv_cavity_ml"] / h.volumes_ml(0)["lv_cavity_ml"]
+    assert hf.volumes_ml(0)["lv_cavity_ml"] > 1.3 * plain.volumes_ml(0)["lv_cavity_ml"]
+    assert ef(hf) < ef(plain) - 0.15
+    assert heart(high_cholesterol=1) == plain  # the null control changes nothing
+
+
+def test_plane_round_trip_is_exact(rng):
+    plane = ImagePlane.centred(rng.normal(0, 50, 3), rng.normal(size=3) * [1, 0, 0] + [0, 1, 0],
+                               [0.0, 0.0, 1.0], (1.7, 1.7), 160, 256, 6.0)
+    ijk = np.c_[rng.uniform(0, 160, 20), rng.uniform(0, 256, 20), np.zeros(20)]
+    back = points_lps_to_ijk(points_ijk_to_lps(ijk, plane.affine_ijk_to_lps), plane.affine_ijk_to_lps)
+    assert np.abs(points_ijk_to_lps(back, plane.affine_ijk_to_lps)
+                  - points_ijk_to_lps(ijk, plane.affine_ijk_to_lps)).max() < 1e-6
+
+
+def _mesa_sax(out):
+    files = sorted((out / "mesa" / "dicom" / "mesa_0001" / "SAX").glob("*.dcm"))
+    return files, [pydicom.dcmread(f) for f in files]
+
+
+def test_mesa_files_are_valid_dicom_with_geometry(cohort):
+    out, config, truth = cohort
+    files, datasets = _mesa_sax(out)
+    n_slices = int(truth.set_index("key").loc["mesa_0001", "n_sax_slices"])
+    assert len(files) == n_slices * 4
+    ds = datasets[0]
+    assert ds.SOPClassUID == pydicom.uid.MRImageStorage
+    assert ds.SeriesDescription == "SAX cine" and ds.CardiacNumberOfImages == 4
+    assert (ds.Rows, ds.Columns) == (160, 256)
+    assert float(ds.SliceThickness) == 6.0 and float(ds.SpacingBetweenSlices) == 10.0
+    assert ds.pixel_array.shape == (160, 256) and ds.pixel_array.max() > 300
+    # slice positions along the normal are 10 mm apart (6 mm slices, 4 mm gap)
+    iop = np.array(ds.ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:])
+    heights = sorted({round(float(np.dot(normal, np.array(d.ImagePositionPatient, float))), 4) for d in datasets})
+    assert np.allclose(np.diff(heights), 10.0, atol=1e-4)
+
+
+def test_simpleitk_reads_the_generator_geometry(cohort):
+    sitk = pytest.importorskip("SimpleITK")
+    out, _, _ = cohort
+    files, datasets = _mesa_sax(out)
+    iop = np.array(datasets[0].ImageOrientationPatient, float)
+    height = lambda d: float(np.dot(np.cross(iop[:3], iop[3:]), np.array(d.ImagePositionPatient, float)))
+    ed = sorted(((f, d) for f, d in zip(files, datasets) if (d.InstanceNumber - 1) % 4 == 0),
+                key=lambda fd: height(fd[1]))  # apex to base, along the normal
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(f) for f, _ in ed])
+    image = reader.Execute()
+    first = ed[0][1]
+    spacing = float(first.PixelSpacing[0])
+    assert image.GetSpacing() == pytest.approx((spacing, spacing, 10.0), abs=1e-4)
+    assert image.GetOrigin() == pytest.approx([float(x) for x in first.ImagePositionPatient], abs=1e-4)
+    iop = np.array(first.ImageOrientationPatient, float)
+    expected = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])
+    assert np.allclose(np.array(image.GetDirection()).reshape(3, 3), expected, atol=1e-6)
+
+
+def test_ukb_bulk_zips_hold_series_named_as_uk_biobank(cohort):
+    out, _, truth = cohort
+    with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20209_2_0.zip") as z:
+        names = [n for n in z.namelist() if n.endswith(".dcm")]
+        descriptions = {pydicom.dcmread(io.BytesIO(z.read(n)), stop_before_pixels=True).SeriesDescription
+                        for n in names}
+        assert "manifest.csv" in z.namelist()
+    n_slices = int(truth.set_index("key").loc["ukb_0001", "n_sax_slices"])
+    assert descriptions == {f"CINE_segmented_SAX_b{k}" for k in range(1, n_slices + 1)}
+    with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20208_2_0.zip") as z:
+        lax = {pydicom.dcmread(io.BytesIO(z.read(n)), stop_before_pixels=True).SeriesDescription
+               for n in z.namelist() if n.endswith(".dcm")}
+    assert lax == {"CINE_segmented_LAX_2ch", "CINE_segmented_LAX_4ch"}
+
+
+def test_truth_is_complete_and_consistent(cohort):
+    import h5py
+
+    out, _, truth = cohort
+    assert set(truth.key) == {"mesa_0001", "ukb_0001"}
+    row = truth.set_index("key").loc["mesa_0001"]
+    assert row.lv_mass_es_g == pytest.approx(row.lv_mass_ed_g, rel=0.01)
+    assert 20 < row.lvef_pct < 80
+    with h5py.File(out / "truth" / "mesa_0001.h5") as h5:
+        labels = h5["sax_05/labels"][:]
+        assert labels.shape == (4, 160, 256)
+        es = int(h5.attrs["es_frame"])
+        assert (labels[0] == anatomy.LV_CAVITY).sum() > (labels[es] == anatomy.LV_CAVITY).sum()
+        # landmarks lie in their planes, and their pixel coordinates map back to where they appear
+        g = h5["lax_4ch"]
+        plane = ImagePlane(tuple(g.attrs["position_lps"]), tuple(g.attrs["orientation"]),
+                           tuple(g.attrs["pixel_spacing_mm"]), 160, 256, float(g.attrs["thickness_mm"]))
+        lps = h5["landmarks/mitral_4ch_lps"][:]
+        rc = h5["landmarks/mitral_4ch_rc"][:]
+        assert np.abs((lps - plane.position_lps) @ plane.normal).max() < 1e-6
+        back = points_ijk_to_lps(np.c_[rc.reshape(-1, 2), np.zeros(len(rc) * 2)], plane.affine_ijk_to_lps)
+        assert np.abs(back - (lps.reshape(-1, 3) + g.attrs["shift_lps"])).max() < 1e-6
+        rv = h5["landmarks/rv_insertion_ed_rc"][:]
+        assert np.isfinite(rv).all(axis=(1, 2)).sum() >= 3  # mid-ventricular slices have RV insertions
+
+
+def test_identifiers_are_in_the_dicom_only(cohort):
+    out, _, _ = cohort
+    _, datasets = _mesa_sax(out)
+    assert "SENTINELXYZ" in str(datasets[0].PatientName) and "SENTINELXYZ" in datasets[0].PatientID
+    for path in list((out / "truth").glob("*.csv")) + [out / "manifest.csv", out / "cohort.json"]:
+        text = path.read_text()
+        assert "SENTINELXYZ" not in text.replace('"sentinel": "SENTINELXYZ"', "")
+
+
+def test_same_seed_gives_identical_files_and_resume_remakes_a_lost_subject(cohort, tmp_path):
+    out, config, _ = cohort
+    again = tmp_path / "again"
+    generate_cohort(config, again, progress=False)
+    assert (again / "manifest.csv").read_text() == (out / "manifest.csv").read_text()
+
+    # an interrupted generation: one subject unfinished, no cohort.json -> only that subject is remade
+    (again / "cohort.json").unlink()
+    (again / ".done" / "ukb_0001.json").unlink()
+    (again / "ukb" / "bulk" / "1000001_20209_2_0.zip").write_bytes(b"half a file")
+    generate_cohort(config, again, progress=False)
+    assert (again / "manifest.csv").read_text() == (out / "manifest.csv").read_text()
+
+
+def test_finished_cohort_with_other_parameters_is_refused(cohort):
+    out, config, _ = cohort
+    other = config_for("smoke", seed=6, n_subjects=1, **TINY)
+    with pytest.raises(SynthConfigError, match="finished cohort made with other parameters"):
+        generate_cohort(other, out, progress=False)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"n_subjects": 0}, "n_subjects must be at least 1"),
+    ({"protocols": ("mesa", "philips")}, "unknown protocol"),
+    ({"seed": -1}, "seed must be >= 0"),
+])
+def test_invalid_parameters_fail_before_any_file(tmp_path, changes, message):
+    with pytest.raises(SynthConfigError, match=message):
+        generate_cohort(config_for("smoke", **{"seed": 1, **changes}), tmp_path / "c", progress=False)
+    assert not (tmp_path / "c").exists()
+
+
+def test_unwritable_output_is_refused(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SynthConfigError, match="cannot write the cohort"):
+        generate_cohort(config_for("smoke", n_subjects=1, **TINY), blocker / "c", progress=False)
+
+
+def test_cli_synth_bad_profile_and_bad_count(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["synth", "--profile", "huge", "--out", str(tmp_path / "c")])
+    assert cli.main(["synth", "--profile", "smoke", "--out", str(tmp_path / "c"), "--n-subjects", "-2"]) == 1
+    assert "n_subjects must be at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
+def test_make_subject_is_reproducible():
+    config = config_for("smoke", seed=9, n_subjects=2, **TINY)
+    a, b = make_subject(config, "ukb", 1), make_subject(config, "ukb", 1)
+    assert a["info"] == b["info"] and a["heart"] == b["heart"]
+    assert make_subject(config, "ukb", 0)["info"] != a["info"]
+    assert json.dumps(a["info"])  # plain types only
