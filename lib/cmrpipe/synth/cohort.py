@@ -35,13 +35,13 @@ import numpy as np
 import pandas as pd
 
 from cmrpipe.geometry import points_lps_to_ijk
+from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
 from cmrpipe.synth import anatomy, render, subjects
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
-MYOCARDIAL_DENSITY_G_PER_ML = 1.05
 UKB_EID_BASE = 1000000
 
 

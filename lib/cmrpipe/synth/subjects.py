@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cmrpipe.measures import dubois_bsa_m2
 from cmrpipe.synth.anatomy import HeartShape, Perturbation
 
 PLANTED_EFFECTS = {
@@ -38,17 +39,6 @@ MESA_TABLE1 = {"age": (61.5, 10.1), "female": 0.524, "sbp": (125.4, 21.3), "dbp"
 UKB_TABLE1 = {"age": (64.2, 7.5), "female": 0.520, "sbp": (138.0, 18.0), "dbp": (79.0, 10.0),
               "hr": (62.0, 10.0), "diabetes": 0.039, "hypertension": 0.306, "heart_failure": 0.05,
               "atrial_fibrillation": 0.08}
-
-
-def dubois_bsa_m2(weight_kg, height_cm):
-    """DuBois body surface area, m2: 0.007184 x weight^0.425 x height^0.725.
-
-    Examples
-    --------
-    >>> round(dubois_bsa_m2(70.0, 175.0), 3)
-    1.847
-    """
-    return 0.007184 * np.asarray(weight_kg, float) ** 0.425 * np.asarray(height_cm, float) ** 0.725
 
 
 def draw_subject(rng: np.random.Generator, protocol: str) -> dict:
