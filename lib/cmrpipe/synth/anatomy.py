@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # tissue labels of the synthetic anatomy (label maps use these codes)
-BACKGROUND, LV_CAVITY, LV_MYO, RV_CAVITY, RV_WALL, LA_CAVITY, EPI_FAT = 0, 1, 2, 3, 4, 5, 6
+BACKGROUND, LV_CAVITY, LV_MYO, RV_CAVITY, RV_WALL, LA_CAVITY, EPI_FAT, PAPILLARY = 0, 1, 2, 3, 4, 5, 6, 7
 HEART_LABELS = {"lv_cavity": LV_CAVITY, "lv_myo": LV_MYO, "rv_cavity": RV_CAVITY, "rv_wall": RV_WALL,
-                "la_cavity": LA_CAVITY, "epi_fat": EPI_FAT}
+                "la_cavity": LA_CAVITY, "epi_fat": EPI_FAT, "papillary": PAPILLARY}
+LV_BLOOD_POOL = (LV_CAVITY, PAPILLARY)
+"""Labels inside the endocardial surface: papillary muscles count as blood pool (cavity
+volume) and not as myocardium (mass), as in the UK Biobank reference contours."""
 
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
@@ -97,6 +100,8 @@ class HeartShape:
         Shape perturbations of the two surfaces.
     rv_scale : float
         Size of the RV relative to the LV epicardium.
+    papillary_mm : float
+        Largest radius of the two papillary muscles at ED (they thicken in systole).
     """
 
     a_endo_mm: float
@@ -109,6 +114,7 @@ class HeartShape:
     endo_delta: Perturbation = field(default_factory=Perturbation)
     epi_delta: Perturbation = field(default_factory=Perturbation)
     rv_scale: float = 1.0
+    papillary_mm: float = 4.0
 
     # ---- the LV surfaces at a phase -------------------------------------------------
 
@@ -200,7 +206,16 @@ class HeartShape:
         lab[(q_la <= 1) & (w > base)] = LA_CAVITY
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
-        lab[(rho <= r_endo) & (r_endo > 0)] = LV_CAVITY
+        in_cavity = (rho <= r_endo) & (r_endo > 0)
+        lab[in_cavity] = LV_CAVITY
+        # two papillary muscles on the free wall (away from the septum), mid-cavity to near the apex
+        xi_en = np.clip((base - w) / g["c_endo"], 0.0, 1.0)
+        for angle in (np.pi - 0.75, np.pi + 0.75):
+            cu, cv = np.cos(angle), np.sin(angle)
+            centre = 0.62 * g["a_endo"] * np.sqrt(np.clip(1 - xi_en**2, 0.0, None))
+            d2 = (u - centre * cu) ** 2 + (v - centre * cv) ** 2
+            radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
+            lab[in_cavity & (d2 <= radius**2)] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
 
@@ -233,6 +248,34 @@ class HeartShape:
             r = g["a_endo"] * (1 + float(self.endo_delta(th, 0.0)))
             pts.append([r * np.cos(th), r * np.sin(th), g["base_w"]])
         return np.array(pts)
+
+    def contour_hrt(self, s: float, w: float, surface: str, n_points: int = 64) -> np.ndarray | None:
+        """The endocardial or epicardial contour in the short-axis plane at height ``w``.
+
+        Parameters
+        ----------
+        s : float
+            Contraction.
+        w : float
+            Height of the plane above the epicardial apex, mm.
+        surface : {"endo", "epi"}
+        n_points : int
+            Points, equally spaced in angle, counter-clockwise from ``u``.
+
+        Returns
+        -------
+        (n_points, 3) float array or None
+            Points in the heart frame, mm; None where the plane misses the surface.
+        """
+        g = self.surfaces(s)
+        a, c, delta = ((g["a_endo"], g["c_endo"], self.endo_delta) if surface == "endo"
+                       else (g["a_epi"], g["c_epi"], self.epi_delta))
+        xi = (g["base_w"] - w) / c
+        if not 0.0 <= xi < 1.0:
+            return None
+        theta = np.arange(n_points) * 2 * np.pi / n_points
+        r = a * np.sqrt(1 - xi**2) * (1 + delta(theta, np.full_like(theta, xi)))
+        return np.column_stack([r * np.cos(theta), r * np.sin(theta), np.full_like(theta, w)])
 
     def rv_insertions_hrt(self, s: float, w: float) -> np.ndarray | None:
         """The two RV insertion points on the LV epicardium in the short-axis plane at height ``w``.

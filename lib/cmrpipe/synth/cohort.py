@@ -11,6 +11,10 @@
       truth/<key>.h5              per subject: exact label maps, geometry, shifts, landmarks
       truth/subjects.csv          per subject: demographics, risk factors, exact measures
       truth/planted_effects.csv   the planted effects and their sizes
+      labels/contours/<key>.csv   a reader's ED/ES endo- and epicardial contours (pixels, per image)
+      labels/landmarks/<key>.csv  two observers' mitral hinge and RV insertion points
+      labels/manual_mass.csv      manual LV mass (slice summation of the contours), for a subset
+      labels/covariates.csv       demographics and risk factors (no identifiers)
       .done/<key>.json            per-subject completion marker (files and checksums)
 
 Each subject draws from its own generator, seeded by (seed, protocol, index), so
@@ -36,7 +40,7 @@ import pandas as pd
 
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, render, subjects
+from cmrpipe.synth import anatomy, labels, render, subjects
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
@@ -203,12 +207,13 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     writer = _MesaWriter(out_dir, key) if protocol_name == "mesa" else _UkbWriter(out_dir, key, index)
     tmp_truth = truth_path.with_suffix(".h5.partial")
     sax_views = [v for v in s["views"] if v.name.startswith("sax")]
+    sops: dict[str, list[str]] = {}
     with h5py.File(tmp_truth, "w") as h5:
         for series_number, view in enumerate(s["views"], start=1):
-            images, labels = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
-                                                config.n_in_plane, config.n_through)
+            images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
+                                                    config.n_in_plane, config.n_through)
             group = h5.create_group(view.name)
-            group.create_dataset("labels", data=labels, compression="gzip", compression_opts=4, shuffle=True)
+            group.create_dataset("labels", data=label_maps, compression="gzip", compression_opts=4, shuffle=True)
             plane = view.plane
             group.attrs.update(position_lps=plane.position_lps, orientation=plane.orientation,
                                pixel_spacing_mm=plane.pixel_spacing_mm, thickness_mm=plane.thickness_mm,
@@ -217,9 +222,9 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
                                                  float(view.shift_lps @ np.asarray(plane.orientation[3:]))])
             pixels = to_pixels(images)
             spacing = prot.pitch_mm if view.name.startswith("sax") else None
-            writer.add_series(view, pixels, s["identity"], trigger_ms, spacing, config.seed, series_number,
-                              len(sax_views))
-        _write_landmarks(h5, s, contraction, es_frame)
+            sops[view.name] = writer.add_series(view, pixels, s["identity"], trigger_ms, spacing, config.seed,
+                                                series_number, len(sax_views))
+        true_landmarks = _write_landmarks(h5, s, contraction, es_frame)
         measures = _measures(heart, s["info"], float(contraction[es_frame]))
         h5.attrs.update(key=key, protocol=protocol_name, n_frames=prot.n_frames, es_frame=es_frame,
                         pixel_mm=s["pixel_mm"], heart=json.dumps(dataclasses.asdict(heart)),
@@ -227,7 +232,19 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     os.replace(tmp_truth, truth_path)
     files += writer.close()
     files.append(truth_path)
-    row = {"key": key, "protocol": protocol_name, **s["info"], **measures, "es_frame": es_frame,
+
+    # the labels a core lab would export
+    drawn = labels.contours(s, contraction, es_frame, sops, rng, _to_rc)
+    placed = labels.observer_landmarks(key, true_landmarks, prot.n_frames, es_frame, sops, s["pixel_mm"], rng)
+    manual_mass = (labels.manual_mass_g(drawn, s["pixel_mm"], prot.pitch_mm)
+                   if rng.random() < labels.MANUAL_MASS_FRACTION[protocol_name] else float("nan"))
+    for name, table in (("contours", drawn), ("landmarks", placed)):
+        path = out_dir / "labels" / name / f"{key}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(path, index=False)
+        files.append(path)
+    row = {"key": key, "protocol": protocol_name, **s["info"], **measures, "manual_lv_mass_g": manual_mass,
+           "es_frame": es_frame,
            "n_frames": prot.n_frames, "n_sax_slices": len(sax_views), "pixel_mm": s["pixel_mm"],
            **{f"heart_{k}": v for k, v in dataclasses.asdict(heart).items() if isinstance(v, float)}}
     if protocol_name == "ukb":
@@ -239,7 +256,7 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     return row
 
 
-def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: int) -> None:
+def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: int) -> dict:
     """Exact landmarks: mitral hinges in 2CH/4CH at every frame, RV insertions per SAX slice at ED and ES.
 
     Each is stored in LPS (where the anatomy is) and in image (row, col) pixels of
@@ -248,11 +265,13 @@ def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: 
     heart, pose = s["heart"], s["pose"]
     views = {v.name: v for v in s["views"]}
     group = h5.create_group("landmarks")
+    found = {}
     for name, theta in (("lax_4ch", 0.0), ("lax_2ch", np.pi / 2)):
         view = views[name]
         lps = np.stack([pose.to_lps(heart.mitral_hinges_hrt(float(c), theta)) for c in contraction])
         group.create_dataset(f"mitral_{name[-3:]}_lps", data=lps)
         group.create_dataset(f"mitral_{name[-3:]}_rc", data=_to_rc(lps + view.shift_lps, view))
+        found[f"mitral_{name[-3:]}_rc"] = group[f"mitral_{name[-3:]}_rc"][:]
     sax = [v for v in s["views"] if v.name.startswith("sax")]
     for phase, frame in (("ed", 0), ("es", es_frame)):
         lps = np.full((len(sax), 2, 3), np.nan)
@@ -265,6 +284,8 @@ def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: 
                 rc[k] = _to_rc(lps[k] + view.shift_lps, view)
         group.create_dataset(f"rv_insertion_{phase}_lps", data=lps)
         group.create_dataset(f"rv_insertion_{phase}_rc", data=rc)
+        found[f"rv_insertion_{phase}_rc"] = rc
+    return found
 
 
 def _to_rc(points_lps: np.ndarray, view: render.View) -> np.ndarray:
@@ -291,6 +312,7 @@ class _MesaWriter:
         slice_index = int(view.name.split("_")[1]) - 1 if is_sax else 0
         info = SeriesInfo(self.SERIES[kind], {"sax": 10, "lax_2ch": 20, "lax_4ch": 30}[kind])
         n_frames = len(pixels)
+        sops = []
         for f in range(n_frames):
             instance = slice_index * n_frames + f + 1
             ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
@@ -299,6 +321,8 @@ class _MesaWriter:
             path = folder / f"IM_{instance:04d}.dcm"
             path.write_bytes(to_bytes(ds))
             self.files.append(path)
+            sops.append(str(ds.SOPInstanceUID))
+        return sops
 
     def close(self) -> list[Path]:
         return self.files
@@ -324,11 +348,14 @@ class _UkbWriter:
             field, description = "20208", f"CINE_segmented_LAX_{view.name[-3:]}"
         info = SeriesInfo(description, series_number)
         n_frames = len(pixels)
+        sops = []
         for f in range(n_frames):
             ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
                                instance=f + 1, trigger_ms=float(trigger_ms[f]),
                                spacing_between_slices_mm=spacing, seed=seed)
             self.entries[field].append((f"{ds.SOPInstanceUID}.dcm", description, to_bytes(ds)))
+            sops.append(str(ds.SOPInstanceUID))
+        return sops
 
     def close(self) -> list[Path]:
         paths = []
@@ -414,7 +441,12 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
     truth = pd.DataFrame(rows)
     truth.to_csv(out_dir / "truth" / "subjects.csv", index=False)
     subjects.effects_table().to_csv(out_dir / "truth" / "planted_effects.csv", index=False)
-    for name in ("truth/subjects.csv", "truth/planted_effects.csv"):
+    truth[labels.COVARIATES].to_csv(out_dir / "labels" / "covariates.csv", index=False)
+    manual = truth.loc[truth.manual_lv_mass_g.notna(), ["key", "manual_lv_mass_g"]]
+    manual.rename(columns={"manual_lv_mass_g": "lv_mass_g"}).to_csv(out_dir / "labels" / "manual_mass.csv",
+                                                                     index=False)
+    for name in ("truth/subjects.csv", "truth/planted_effects.csv", "labels/covariates.csv",
+                 "labels/manual_mass.csv"):
         listing[name] = _sha256(out_dir / name)
     manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])
     manifest.to_csv(out_dir / "manifest.csv", index=False)

@@ -91,7 +91,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     c_endo = rng.normal(78.0, 5.0)
     wall = rng.normal(8.0, 0.8)
     apex_wall = rng.normal(6.0, 0.6)
-    radial, longitudinal = rng.normal(0.30, 0.025), rng.normal(0.12, 0.02)
+    radial, longitudinal = rng.normal(0.335, 0.025), rng.normal(0.12, 0.02)
     factors = {k: float(subject.get(k, 0)) for k in effects}
     factors["male"] = float(subject["sex"] == "M")
     factors["bsa_per_m2"] = subject["bsa_m2"] - 1.9
@@ -109,7 +109,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
         endo_delta=Perturbation.random(rng, scale=0.035), epi_delta=Perturbation.random(rng, scale=0.025),
-        rv_scale=float(rng.normal(1.0, 0.06)))
+        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(4.0, 0.5), 2.5, 5.5)))
 
 
 def effects_table(effects: dict = PLANTED_EFFECTS) -> pd.DataFrame:
