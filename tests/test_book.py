@@ -36,7 +36,8 @@ def test_book_builds_with_published_values(tmp_path, write_params):
     book = tmp_path / "book"
     book.mkdir()
     shutil.copy(BOOK_DIR / "intro.md", book / "intro.md")
-    outcomes = run_chapters(write_params(), notebooks_dir=NOTEBOOKS_DIR, book_dir=book, progress=False)
+    outcomes = run_chapters(write_params(n_subjects=3), notebooks_dir=NOTEBOOKS_DIR, book_dir=book,
+                            progress=False)
     assert [o.status for o in outcomes] == ["ran"] * len(outcomes)
 
     index = build_book(book)
@@ -47,8 +48,11 @@ def test_book_builds_with_published_values(tmp_path, write_params):
     assert "0.98 (p&lt;0.001)" in page                # Paper A Table 4, escaped
     assert "r = 0.864 (0.847–0.880)" in text          # Paper B, glued into the prose
     assert "{glue" not in text                        # every glue role resolved
-    assert "n_subjects = 24" not in text              # papermill's injected cell is hidden
+    assert "n_subjects = 3" not in text               # papermill's injected cell is hidden
     assert "Traceback" not in text
+    cohort_page = (index.parent / "00b_synthetic_cohort.html").read_text()
+    assert cohort_page.count("<img") >= 5             # the montages and the planted-effects figure
+    assert "Paper A Table 1, MESA CMR" in cohort_page and "61.5 (10.1)" in cohort_page
 
     # a Sphinx warning, here an unresolved glue key in the prose, fails the build
     (book / "intro.md").write_text("# Intro\n\nSee {glue:text}`no_such_key`.\n")

@@ -35,6 +35,14 @@ def test_discover_chapters_orders_and_ignores_other_files(tmp_path):
         assert [(c.id, c.name) for c in discover_chapters(tmp_path)] == [("00", "a"), ("02", "b")]
 
 
+def test_lettered_chapter_sorts_between_numbers_and_can_be_selected(tmp_path):
+    for name in ("01_b.ipynb", "00b_inserted.ipynb", "00_a.ipynb"):
+        make_notebook(tmp_path / name)
+    chapters = discover_chapters(tmp_path)
+    assert [c.id for c in chapters] == ["00", "00b", "01"]
+    assert [c.id for c in select_chapters(chapters, ["00b", "1"])] == ["00b", "01"]
+
+
 def test_select_chapters_unknown_number_is_an_error(tmp_path):
     make_notebook(tmp_path / "00_a.ipynb")
     with pytest.raises(RunnerError, match="no chapter numbered 07"):

@@ -132,7 +132,8 @@ def test_ukb_bulk_zips_hold_series_named_as_uk_biobank(cohort):
                         for n in names}
         assert "manifest.csv" in z.namelist()
     n_slices = int(truth.set_index("key").loc["ukb_0001", "n_sax_slices"])
-    assert descriptions == {f"CINE_segmented_SAX_b{k}" for k in range(1, n_slices + 1)}
+    assert descriptions == {f"CINE_segmented_SAX_b{k}" for k in range(1, n_slices + 1)} | {
+        "CINE_segmented_SAX_InlineVF"}
     with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20208_2_0.zip") as z:
         lax = {pydicom.dcmread(io.BytesIO(z.read(n)), stop_before_pixels=True).SeriesDescription
                for n in z.namelist() if n.endswith(".dcm")}
@@ -273,3 +274,89 @@ def test_observer_landmarks_spread_like_paper_a_observers(rng):
     d = np.hypot(lax["row"][1] - lax["row"][2], lax["col"][1] - lax["col"][2])
     # Paper A Table 2: observers 1.78-2.24 mm apart on long-axis views
     assert 1.3 < float(np.median(d)) < 2.3
+
+
+def test_synth_profiles_are_the_params_presets():
+    from cmrpipe.params import SYNTH_PROFILES
+    from cmrpipe.synth.cohort import PROFILES
+
+    assert tuple(PROFILES) == SYNTH_PROFILES
+
+
+def test_planted_faults_are_real_defects(tmp_path):
+    import pandas as pd
+
+    config = config_for("smoke", seed=2, n_subjects=6, faults=True, **TINY)
+    truth = generate_cohort(config, tmp_path, progress=False).set_index("key")
+    planted = truth[truth.fault.fillna("") != ""]
+    assert sorted(planted.fault) == sorted(f.name for f in __import__("cmrpipe.synth.faults", fromlist=["x"]).FAULTS)
+    assert (truth.fault.fillna("") == "").groupby(truth.protocol).sum().min() >= 2  # clean subjects remain
+    path = lambda key: tmp_path / truth.loc[key, "fault_file"]
+    key = planted.index[planted.fault == "truncated_file"][0]
+    with pytest.raises(Exception):
+        pydicom.dcmread(path(key)).pixel_array
+    key = planted.index[planted.fault == "missing_geometry"][0]
+    assert "ImagePositionPatient" not in pydicom.dcmread(path(key))
+    key = planted.index[planted.fault == "missing_frame"][0]
+    assert not path(key).exists()
+    assert len(list(path(key).parent.glob("*.dcm"))) == truth.loc[key, "n_sax_slices"] * 4 - 1
+    key = planted.index[planted.fault == "duplicate_slice"][0]
+    positions = {tuple(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient)
+                 for p in path(key).parent.glob("*.dcm")}
+    assert len(positions) == truth.loc[key, "n_sax_slices"] - 1
+    key = planted.index[planted.fault == "corrupt_zip"][0]
+    with pytest.raises(zipfile.BadZipFile):
+        zipfile.ZipFile(path(key)).testzip()
+    key = planted.index[planted.fault == "missing_labels"][0]
+    assert not (tmp_path / "labels" / "contours" / f"{key}.csv").exists()
+    key = planted.index[planted.fault == "broken_overlay"][0]
+    zip_path, member = str(truth.loc[key, "fault_file"]).split(".zip/")
+    with zipfile.ZipFile(tmp_path / f"{zip_path}.zip") as z:
+        ds = pydicom.dcmread(io.BytesIO(z.read(member)))
+    assert len(ds[0x6000, 0x3000].value) * 8 < ds.Rows * ds.Columns
+    # the manifest lists what is on disk
+    manifest = pd.read_csv(tmp_path / "manifest.csv")
+    assert all((tmp_path / p).exists() for p in manifest.path)
+
+
+def test_inlinevf_overlays_decode_to_contours_outside_the_true_myocardium(cohort):
+    import h5py
+
+    out, _, _ = cohort
+    with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20209_2_0.zip") as z:
+        ivf = [pydicom.dcmread(io.BytesIO(z.read(n))) for n in z.namelist() if n.endswith(".dcm")]
+    ivf = [d for d in ivf if d.SeriesDescription == "CINE_segmented_SAX_InlineVF"]
+    with h5py.File(out / "truth" / "ukb_0001.h5") as h5:
+        failures = h5["inlinevf/failure_ed_es"][:]
+        epi_offset = h5["inlinevf"].attrs["epi_offset_mm"]
+    assert len(ivf) == failures.size
+    with_overlay = [d for d in ivf if (0x6000, 0x3000) in d]
+    assert len(with_overlay) >= failures.size // 2
+    overlay = with_overlay[0].overlay_array(0x6000)
+    assert overlay.shape == (with_overlay[0].Rows, with_overlay[0].Columns) and overlay.sum() > 50
+    assert epi_offset > 0  # the planted over-segmentation: the epicardium is drawn outside
+
+
+def test_cohort_for_run_only_for_synthetic(tmp_path):
+    from cmrpipe.params import Params
+    from cmrpipe.paths import PARAMS_DIR
+    from cmrpipe.synth.cohort import cohort_for_run
+
+    params = Params.from_yaml(PARAMS_DIR / "smoke.yaml")
+    import dataclasses
+
+    assert cohort_for_run(dataclasses.replace(params, cohort_manifest="data_manifest/x.yaml")) is None
+
+
+def test_montage_and_tables_render(cohort):
+    from cmrpipe.report import cohort as figures
+    from cmrpipe.synth import read
+
+    out, _, truth = cohort
+    images, true = read.subject_images(out, "ukb_0001"), read.subject_truth(out, "ukb_0001")
+    assert set(images) == set(true["labels"])
+    fig = figures.montage(images, true, "test")
+    assert len(fig.axes) >= 3 * 4
+    table = figures.table1_comparison(truth, "mesa")
+    assert table.loc["N", "synthetic"] == "1"
+    assert table.loc["Age (years)"].iloc[1] == "61.5 (10.1)"

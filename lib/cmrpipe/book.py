@@ -18,7 +18,7 @@ import nbformat
 import yaml
 
 from cmrpipe.paths import BOOK_CONFIG, BOOK_DIR, BOOK_TOC
-from cmrpipe.runner import notebook_errors
+from cmrpipe.runner import chapter_id, notebook_errors
 
 
 class BookError(RuntimeError):
@@ -101,13 +101,13 @@ def check_pages(book_dir: Path = BOOK_DIR, toc_path: Path = BOOK_TOC) -> list[Pa
                 problems.append(f"{page} was not executed by `cmrpipe run`")
             else:
                 runs.setdefault((run["run_name"], run["params_digest"]), []).append(page.name)
-                executions[page.name[:2]] = (page.name, run.get("output"), run.get("upstream", {}))
+                executions[chapter_id(page.name)] = (page.name, run.get("output"), run.get("upstream", {}))
         pages.append(page)
     for page_name, _, upstream in executions.values():
-        for chapter_id, output in upstream.items():
-            if chapter_id in executions and executions[chapter_id][1] != output:
+        for earlier, output in upstream.items():
+            if earlier in executions and executions[earlier][1] != output:
                 problems.append(f"{book_dir / page_name} was computed from an earlier execution of "
-                                f"{executions[chapter_id][0]}; run its chapter again")
+                                f"{executions[earlier][0]}; run its chapter again")
     if len(runs) > 1:
         mix = "; ".join(f"run {name!r} (parameters {digest[:8]}): {', '.join(names)}"
                         for (name, digest), names in runs.items())

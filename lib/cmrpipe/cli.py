@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="protocol(s) to make (repeatable; default: both)")
     syn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     syn.add_argument("--sentinel", default="", help="plant this string in PatientName/PatientID")
+    syn.add_argument("--no-faults", action="store_true", help="plant no faulty subjects")
 
     bk = sub.add_parser("book", help="build the HTML book from the executed chapters")
     bk.add_argument("--book-dir", type=Path, default=BOOK_DIR)
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
             config = config_for(args.profile, seed=args.seed, n_subjects=args.n_subjects,
                                 protocols=tuple(args.protocol or ("mesa", "ukb")), workers=args.workers,
-                                sentinel=args.sentinel)
+                                sentinel=args.sentinel, faults=not args.no_faults)
             truth = generate_cohort(config, args.out)
             print(f"{len(truth)} subjects in {args.out} (manifest: {args.out / 'manifest.csv'})")
     except (ParamsError, runner.RunnerError, book.BookError, SynthConfigError) as err:

@@ -28,6 +28,7 @@ import yaml
 from cmrpipe.paths import PARAMS_DIR, resolve
 
 PROTOCOLS = ("mesa", "ukb")
+SYNTH_PROFILES = ("smoke", "default", "paper")  # presets of cmrpipe.synth.cohort.PROFILES
 
 
 class ParamsError(ValueError):
@@ -52,6 +53,7 @@ class Params:
     cohort_manifest: str
     protocols: tuple[str, ...]
     n_subjects: int
+    synth_profile: str
     # image size and model widths, epochs and batch sizes
     image_size_px: int
     landmark_width: float
@@ -174,6 +176,8 @@ class Params:
             value = getattr(self, name)
             if not value or "/" in value or value in (".", ".."):
                 raise _RangeError(f"{name} must be a plain folder name, got {value!r}")
+        if self.synth_profile not in SYNTH_PROFILES:
+            raise _RangeError(f"synth_profile must be one of {list(SYNTH_PROFILES)}, got {self.synth_profile!r}")
         unknown = [p for p in self.protocols if p not in PROTOCOLS]
         if not self.protocols or unknown:
             raise _RangeError(f"protocols must be a non-empty list drawn from {list(PROTOCOLS)}, got {list(self.protocols)}")

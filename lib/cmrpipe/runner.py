@@ -42,14 +42,15 @@ KERNEL_NAME = "cmrpipe"
 """The Jupyter kernel the chapters run in; ``make`` registers it inside ``.venv``."""
 
 LIBRARY_DIR = Path(__file__).resolve().parent
-_CHAPTER_RE = re.compile(r"^(\d{2})_([A-Za-z0-9_]+)\.ipynb$")
+_CHAPTER_RE = re.compile(r"^(\d{2}[a-z]?)_([A-Za-z0-9_]+)\.ipynb$")
 _HIDE_TAG = "remove-cell"  # Jupyter Book drops cells with this tag from the HTML
 log = logging.getLogger("cmrpipe.runner")
 
 
 @dataclass(frozen=True)
 class Chapter:
-    """One chapter notebook: ``id`` is its two-digit number, ``name`` the rest."""
+    """One chapter notebook: ``id`` is its number (two digits and an optional letter, e.g.
+    ``00b``, which sorts between ``00`` and ``01``), ``name`` the rest."""
 
     id: str
     name: str
@@ -97,6 +98,18 @@ class ChapterFailed(RunnerError):
 
 # ---- chapters ---------------------------------------------------------------------
 
+def chapter_id(filename: str) -> str | None:
+    """The chapter number of a notebook file name, or None when it is not a chapter.
+
+    Examples
+    --------
+    >>> chapter_id("00b_synthetic_cohort.ipynb"), chapter_id("03_segmentation.ipynb"), chapter_id("x.ipynb")
+    ('00b', '03', None)
+    """
+    match = _CHAPTER_RE.match(filename)
+    return match.group(1) if match else None
+
+
 def discover_chapters(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Chapter]:
     """The chapter notebooks of a folder, in book order.
 
@@ -116,8 +129,8 @@ def discover_chapters(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[Chapter]:
         if match:
             chapters.append(Chapter(match.group(1), match.group(2), path))
         else:
-            warnings.warn(f"{path} is not a chapter (chapters are named NN_name.ipynb, letters, digits "
-                          "and underscores); it is not run", stacklevel=2)
+            warnings.warn(f"{path} is not a chapter (chapters are named NN_name.ipynb or NNx_name.ipynb, "
+                          "the name of letters, digits and underscores); it is not run", stacklevel=2)
     ids = [c.id for c in chapters]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
@@ -136,7 +149,7 @@ def select_chapters(chapters: list[Chapter], ids: list[str] | None) -> list[Chap
     """
     if not ids:
         return list(chapters)
-    wanted = {i.strip().zfill(2) for i in ids if i.strip()}
+    wanted = {i.strip().zfill(2) if i.strip().isdigit() else i.strip().zfill(3) for i in ids if i.strip()}
     known = {c.id for c in chapters}
     unknown = sorted(wanted - known)
     if unknown:

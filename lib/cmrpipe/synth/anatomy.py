@@ -26,6 +26,7 @@ ellipsoid above the base; the endocardial rim at the base is the mitral annulus.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,11 +76,16 @@ class Perturbation:
 
     def shape_integral(self) -> float:
         """``J = 1/2 int_0^1 (1 - xi^2) int_0^2pi (1 + delta)^2 dtheta dxi`` (2 pi / 3 when delta = 0)."""
-        theta = (np.arange(_N_THETA) + 0.5) * 2 * np.pi / _N_THETA
-        xi = (np.arange(_N_XI) + 0.5) / _N_XI
-        t, x = np.meshgrid(theta, xi)
-        integrand = 0.5 * (1 - x**2) * (1 + self(t, x)) ** 2
-        return float(integrand.mean() * 2 * np.pi)
+        return _shape_integral(self)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shape_integral(delta: Perturbation) -> float:
+    theta = (np.arange(_N_THETA) + 0.5) * 2 * np.pi / _N_THETA
+    xi = (np.arange(_N_XI) + 0.5) / _N_XI
+    t, x = np.meshgrid(theta, xi)
+    integrand = 0.5 * (1 - x**2) * (1 + delta(t, x)) ** 2
+    return float(integrand.mean() * 2 * np.pi)
 
 
 @dataclass(frozen=True)

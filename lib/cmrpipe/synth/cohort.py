@@ -40,9 +40,9 @@ import pandas as pd
 
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, labels, render, subjects
+from cmrpipe.synth import anatomy, faults, inlinevf, labels, render, subjects
 from cmrpipe.synth.body import Chest
-from cmrpipe.synth.dicom import SeriesInfo, image_dataset, to_bytes, to_pixels
+from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
@@ -75,6 +75,9 @@ class SynthConfig:
     sentinel : str
         When not empty, planted in PatientName and PatientID to test that identifiers
         never reach outputs.
+    faults : bool
+        Plant the faults of :mod:`cmrpipe.synth.faults` in the last subjects of each
+        protocol (each protocol keeps at least two clean subjects).
     workers : int
         Processes that generate subjects in parallel.
     """
@@ -88,6 +91,7 @@ class SynthConfig:
     n_through: int = 3
     shift_sd_mm: float = 2.0
     sentinel: str = ""
+    faults: bool = True
     workers: int = 1
 
     def __post_init__(self):
@@ -204,10 +208,14 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     files: list[Path] = []
     truth_path = out_dir / "truth" / f"{key}.h5"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = _MesaWriter(out_dir, key) if protocol_name == "mesa" else _UkbWriter(out_dir, key, index)
+    fault = faults.assign(config.protocols, config.n_subjects, config.faults).get((protocol_name, index))
+    writer = (_MesaWriter(out_dir, key) if protocol_name == "mesa"
+              else _UkbWriter(out_dir, key, index, break_overlay=bool(fault and fault.name == "broken_overlay")))
     tmp_truth = truth_path.with_suffix(".h5.partial")
     sax_views = [v for v in s["views"] if v.name.startswith("sax")]
     sops: dict[str, list[str]] = {}
+    ivf_offsets = (float(rng.normal(*inlinevf.ENDO_OFFSET_MM)), float(rng.normal(*inlinevf.EPI_OFFSET_MM)))
+    ivf_failures = np.zeros((len(sax_views), 2), np.int8)
     with h5py.File(tmp_truth, "w") as h5:
         for series_number, view in enumerate(s["views"], start=1):
             images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
@@ -224,7 +232,18 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
             spacing = prot.pitch_mm if view.name.startswith("sax") else None
             sops[view.name] = writer.add_series(view, pixels, s["identity"], trigger_ms, spacing, config.seed,
                                                 series_number, len(sax_views))
+            if protocol_name == "ukb" and view.name.startswith("sax"):
+                k = int(view.name.split("_")[1]) - 1
+                for j, f in enumerate((0, es_frame)):
+                    mask, ivf_failures[k, j] = inlinevf.draw(s, contraction, f, k, view, rng, ivf_offsets, _to_rc)
+                    writer.add_inlinevf(view, pixels[f], mask, s["identity"], float(trigger_ms[f]), f,
+                                        prot.n_frames, spacing, config.seed)
         true_landmarks = _write_landmarks(h5, s, contraction, es_frame)
+        if protocol_name == "ukb":
+            ivf = h5.create_group("inlinevf")
+            ivf.create_dataset("failure_ed_es", data=ivf_failures)
+            ivf.attrs.update(endo_offset_mm=ivf_offsets[0], epi_offset_mm=ivf_offsets[1],
+                             failure_codes=list(inlinevf.FAILURES))
         measures = _measures(heart, s["info"], float(contraction[es_frame]))
         h5.attrs.update(key=key, protocol=protocol_name, n_frames=prot.n_frames, es_frame=es_frame,
                         pixel_mm=s["pixel_mm"], heart=json.dumps(dataclasses.asdict(heart)),
@@ -243,7 +262,13 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(path, index=False)
         files.append(path)
-    row = {"key": key, "protocol": protocol_name, **s["info"], **measures, "manual_lv_mass_g": manual_mass,
+    damaged = faults.plant_in_files(fault, out_dir, files) if fault else None
+    if fault and fault.name == "broken_overlay":
+        damaged = writer.broken
+    fault_row = {"fault": fault.name if fault else "", "fault_file": str(damaged.relative_to(out_dir)) if damaged else "",
+                 "expected_stage": fault.expected_stage if fault else "",
+                 "expected_reason": fault.expected_reason if fault else ""}
+    row = {"key": key, "protocol": protocol_name, **fault_row, **s["info"], **measures, "manual_lv_mass_g": manual_mass,
            "es_frame": es_frame,
            "n_frames": prot.n_frames, "n_sax_slices": len(sax_views), "pixel_mm": s["pixel_mm"],
            **{f"heart_{k}": v for k, v in dataclasses.asdict(heart).items() if isinstance(v, float)}}
@@ -335,11 +360,13 @@ class _UkbWriter:
     each file with its series description, as the UK Biobank's bulk files do.
     """
 
-    def __init__(self, out_dir: Path, key: str, index: int):
+    def __init__(self, out_dir: Path, key: str, index: int, break_overlay: bool = False):
         self.eid = UKB_EID_BASE + index + 1
+        self.break_overlay, self.broken = break_overlay, None
         self.folder = out_dir / "ukb" / "bulk"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.entries = {"20209": [], "20208": []}
+        self.n_inlinevf = 0
 
     def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
         if view.name.startswith("sax"):
@@ -357,12 +384,27 @@ class _UkbWriter:
             sops.append(str(ds.SOPInstanceUID))
         return sops
 
+    def add_inlinevf(self, view, pixels, mask, identity, trigger_ms, frame, n_frames, spacing, seed):
+        """One InlineVF image: a copy of a SAX frame with the contours as an overlay (or none)."""
+        self.n_inlinevf += 1
+        info = SeriesInfo("CINE_segmented_SAX_InlineVF", 100)
+        ds = image_dataset(pixels, view.plane, subject=identity, series=info, frame=frame, n_frames=n_frames,
+                           instance=self.n_inlinevf, trigger_ms=trigger_ms, spacing_between_slices_mm=spacing,
+                           seed=seed)
+        if mask is not None:
+            add_overlay(ds, mask, "InlineVF contours")
+            if self.break_overlay and self.broken is None:  # a planted fault: half the overlay bits
+                ds[0x6000, 0x3000].value = ds[0x6000, 0x3000].value[: len(ds[0x6000, 0x3000].value) // 4 * 2]
+                self.broken = self.folder / f"{self.eid}_20209_2_0.zip" / f"{ds.SOPInstanceUID}.dcm"
+        self.entries["20209"].append((f"{ds.SOPInstanceUID}.dcm", info.description, to_bytes(ds)))
+        return str(ds.SOPInstanceUID)
+
     def close(self) -> list[Path]:
         paths = []
         for field, entries in self.entries.items():
             path = self.folder / f"{self.eid}_{field}_2_0.zip"
             tmp = path.with_suffix(".zip.partial")
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
                 lines = ["filename,patientid,studyid,aet,host,date,time,series description"]
                 for name, description, data in entries:
                     info = zipfile.ZipInfo(name, date_time=(2001, 1, 1, 0, 0, 0))
@@ -440,7 +482,7 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
         listing.update(marker["files"])
     truth = pd.DataFrame(rows)
     truth.to_csv(out_dir / "truth" / "subjects.csv", index=False)
-    subjects.effects_table().to_csv(out_dir / "truth" / "planted_effects.csv", index=False)
+    subjects.effects_table().to_csv(out_dir / "truth" / "planted_effects.csv")
     truth[labels.COVARIATES].to_csv(out_dir / "labels" / "covariates.csv", index=False)
     manual = truth.loc[truth.manual_lv_mass_g.notna(), ["key", "manual_lv_mass_g"]]
     manual.rename(columns={"manual_lv_mass_g": "lv_mass_g"}).to_csv(out_dir / "labels" / "manual_mass.csv",
@@ -452,3 +494,31 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
     manifest.to_csv(out_dir / "manifest.csv", index=False)
     done_file.write_text(json.dumps({"config": config.to_dict(), "n_files": len(listing)}, indent=1))
     return truth
+
+
+def cohort_for_run(params, progress: bool = True) -> tuple[Path, pd.DataFrame] | None:
+    """Make (or reuse) the synthetic cohort of a run, in ``<run_dir>/cohort``.
+
+    Parameters
+    ----------
+    params : cmrpipe.params.Params
+        Its ``synth_profile``, ``seed``, ``n_subjects`` and ``protocols`` choose the cohort.
+
+    Returns
+    -------
+    (Path, DataFrame) or None
+        The cohort folder and its truth table; None when the run's cohort is not
+        synthetic (``cohort_manifest`` names a real cohort).
+    """
+    if params.cohort_manifest != "synthetic":
+        return None
+    config = config_for(params.synth_profile, seed=params.seed, n_subjects=params.n_subjects,
+                        protocols=tuple(params.protocols), workers=os.cpu_count() or 1)
+    out = params.run_dir / "cohort"
+    return out, generate_cohort(config, out, progress=progress)
+
+
+def example_subjects(truth: pd.DataFrame) -> dict[str, str]:
+    """The first subject without a planted fault, per protocol."""
+    clean = truth[truth.fault.fillna("") == ""]
+    return {p: str(g.key.iloc[0]) for p, g in clean.groupby("protocol", sort=False)}

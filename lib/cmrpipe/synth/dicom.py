@@ -117,3 +117,25 @@ def to_bytes(ds: FileDataset) -> bytes:
     buffer = io.BytesIO()
     pydicom.dcmwrite(buffer, ds, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def add_overlay(ds: FileDataset, mask: np.ndarray, description: str, group: int = 0x6000) -> None:
+    """Attach a 1-bit graphics overlay (repeating group ``group``) drawn from a boolean mask.
+
+    OverlayData is bit-packed, least significant bit first, row by row, as the
+    standard requires (PS3.5 8.1.2); OverlayOrigin is (1, 1), the image's first pixel.
+    """
+    from pydicom.pixels import pack_bits
+
+    mask = np.asarray(mask, bool)
+    ds.add_new((group, 0x0010), "US", mask.shape[0])
+    ds.add_new((group, 0x0011), "US", mask.shape[1])
+    ds.add_new((group, 0x0022), "LO", description)
+    ds.add_new((group, 0x0040), "CS", "G")
+    ds.add_new((group, 0x0050), "SS", [1, 1])
+    ds.add_new((group, 0x0100), "US", 1)
+    ds.add_new((group, 0x0102), "US", 0)
+    packed = pack_bits(mask.astype(np.uint8).ravel())
+    if len(packed) % 2:
+        packed += b"\0"
+    ds.add_new((group, 0x3000), "OW", packed)

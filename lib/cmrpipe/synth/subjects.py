@@ -119,4 +119,4 @@ def effects_table(effects: dict = PLANTED_EFFECTS) -> pd.DataFrame:
         sizes = {k: v for k, v in e.items() if k != "note"} or {"(none)": 0.0}
         for parameter, size in sizes.items():
             rows.append({"factor": factor, "parameter": parameter, "size": size, "note": e["note"]})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index(["factor", "parameter"])

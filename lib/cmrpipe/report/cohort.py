@@ -1,0 +1,192 @@
+"""Figures and tables of the synthetic-cohort chapter: montages with truth, Table 1s, planted effects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from skimage.measure import find_contours
+
+from cmrpipe.report import published
+from cmrpipe.synth.anatomy import LV_BLOOD_POOL, LV_MYO
+
+_LV_EPI = (*LV_BLOOD_POOL, LV_MYO)
+
+
+def _outline(ax, labels: np.ndarray, classes, color: str) -> None:
+    mask = np.isin(labels, classes).astype(float)
+    for c in find_contours(mask, 0.5):
+        ax.plot(c[:, 1], c[:, 0], color=color, lw=0.8)
+
+
+def _show(ax, image: np.ndarray, title: str, window: tuple[slice, slice]) -> None:
+    ax.imshow(image, cmap="gray", vmin=0, vmax=np.percentile(image, 99.5))
+    ax.set_xlim(window[1].start - 0.5, window[1].stop - 0.5)
+    ax.set_ylim(window[0].stop - 0.5, window[0].start - 0.5)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def heart_window(label_maps: list[np.ndarray], margin: float = 0.8) -> tuple[slice, slice]:
+    """A square window around the heart in a set of label maps, ``margin`` of its size on each side.
+
+    Examples
+    --------
+    >>> m = np.zeros((100, 100), np.uint8); m[40:50, 60:70] = 1
+    >>> heart_window([m], margin=0.5)
+    (slice(34, 56, None), slice(54, 76, None))
+    """
+    rows, cols = label_maps[0].shape
+    found = np.argwhere(np.any([m > 0 for m in label_maps], axis=0))
+    if not len(found):
+        return slice(0, rows), slice(0, cols)
+    (r0, c0), (r1, c1) = found.min(axis=0), found.max(axis=0) + 1
+    half = int(np.ceil(max(r1 - r0, c1 - c0) * (0.5 + margin)))
+    rc, cc = (r0 + r1) // 2, (c0 + c1) // 2
+    return slice(max(0, rc - half), min(rows, rc + half)), slice(max(0, cc - half), min(cols, cc + half))
+
+
+def montage(images: dict, truth: dict, title: str, overlay: bool = True):
+    """One subject: every SAX slice at ED and ES, then 2CH and 4CH at ED and ES.
+
+    Parameters
+    ----------
+    images : dict
+        View name -> (frames, rows, cols) pixels, as read from the subject's DICOM.
+    truth : dict
+        From :func:`cmrpipe.synth.read.subject_truth`.
+    title : str
+    overlay : bool
+        Draw the true LV endo- (red) and epicardium (green), mitral hinge points
+        (yellow) and RV insertion points (cyan).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    es = int(truth["attrs"]["es_frame"])
+    sax = sorted(v for v in images if v.startswith("sax"))
+    sax_window = heart_window([truth["labels"][v][0] for v in sax])
+    n_cols = max(len(sax), 4)
+    fig, axes = plt.subplots(3, n_cols, figsize=(1.9 * n_cols, 6.2))
+    for row, (phase, frame) in enumerate((("ED", 0), ("ES", es))):
+        for k in range(n_cols):
+            ax = axes[row, k]
+            if k >= len(sax):
+                ax.axis("off")
+                continue
+            view = sax[k]
+            _show(ax, images[view][frame], f"{view} {phase}", sax_window)
+            if overlay:
+                _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
+                _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
+                rv = truth["landmarks"].get(f"rv_insertion_{phase.lower()}_rc")
+                if rv is not None and np.isfinite(rv[k]).all():
+                    ax.plot(rv[k][:, 1], rv[k][:, 0], "+", color="cyan", ms=6)
+    for j, (view, phase, frame) in enumerate((("lax_2ch", "ED", 0), ("lax_2ch", "ES", es),
+                                              ("lax_4ch", "ED", 0), ("lax_4ch", "ES", es))):
+        ax = axes[2, j]
+        _show(ax, images[view][frame], f"{view[-3:].upper()} {phase}", heart_window([truth["labels"][view][0]], 0.4))
+        if overlay:
+            _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
+            _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
+            hinge = truth["landmarks"][f"mitral_{view[-3:]}_rc"][frame]
+            ax.plot(hinge[:, 1], hinge[:, 0], "x", color="yellow", ms=6)
+    for ax in axes[2, 4:]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _mean_sd(x: pd.Series) -> str:
+    return f"{x.mean():.1f} ({x.std():.1f})"
+
+
+def _count_pct(x: pd.Series) -> str:
+    return f"{int(x.sum())} ({100 * x.mean():.1f})"
+
+
+def table1_comparison(truth: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The synthetic cohort's demographics beside the published Table 1 of its paper.
+
+    MESA-like subjects are compared with Paper A Table 1 (whole MESA CMR cohort),
+    UK Biobank-like ones with Paper B Table 1 (training set). Synthetic cells are
+    mean (SD) or count (%); published cells are as printed.
+
+    Returns
+    -------
+    DataFrame
+        characteristic, synthetic, published.
+    """
+    t = truth[truth.protocol == protocol]
+    if protocol == "mesa":
+        paper, table, column = "A", "Table 1", "MESA CMR"
+        rows = [("N", str(len(t)), "N"), ("Age (years)", _mean_sd(t.age_years), "Age (years)"),
+                ("Female", _count_pct(t.sex == "F"), "Gender: Female"),
+                ("SBP (mmHg)", _mean_sd(t.sbp_mmhg), "SBP (mmHg)"), ("DBP (mmHg)", _mean_sd(t.dbp_mmhg), "DBP (mmHg)"),
+                ("Heart rate (bpm)", _mean_sd(t.hr_bpm), "Heart Rate (bpm)"),
+                ("Diabetes", _count_pct(t.diabetes), "Diabetes: Yes"),
+                ("Hypertension", _count_pct(t.hypertension), "Hypertension: Yes"),
+                ("Smoking: never", _count_pct(t.smoking_status == "never"), "Smoking Status: Never"),
+                ("Smoking: former", _count_pct(t.smoking_status == "former"), "Smoking Status: Former"),
+                ("Smoking: current", _count_pct(t.smoking_status == "current"), "Smoking Status: Current")]
+    else:
+        paper, table, column = "B", "Table 1", "Training set"
+        rows = [("N", str(len(t)), "N"), ("Age (years)", _mean_sd(t.age_years), "Age"),
+                ("Female", _count_pct(t.sex == "F"), "Female"),
+                ("SBP (mmHg)", _mean_sd(t.sbp_mmhg), "Systolic blood pressure (mm Hg)"),
+                ("DBP (mmHg)", _mean_sd(t.dbp_mmhg), "Diastolic blood pressure (mm Hg)"),
+                ("Hypertension", _count_pct(t.hypertension), "HTN"),
+                ("Diabetes", _count_pct(t.diabetes), "Diabetes"),
+                ("Heart failure (enriched)", _count_pct(t.heart_failure), "Heart failure")]
+    printed = published.table(paper, table)
+    return pd.DataFrame([{"characteristic": name, "synthetic": value,
+                          f"published (Paper {paper} {table}, {column})": printed.loc[row, column]}
+                         for name, value, row in rows]).set_index("characteristic")
+
+
+def planted_effects_figure(truth: pd.DataFrame):
+    """What the planted effects did to the true measures: mass, EF and volume by risk factor."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    sns.boxplot(data=truth, x="hypertension", y="lvmi_g_m2", hue="protocol", ax=axes[0])
+    axes[0].set(title="hypertension: concentric hypertrophy", ylabel="true LVMi (g/m2)")
+    ukb = truth[truth.protocol == "ukb"]
+    if len(ukb):
+        sns.boxplot(data=ukb, x="heart_failure", y="lvef_pct", ax=axes[1])
+    axes[1].set(title="heart failure: low EF (UKB look)", ylabel="true LVEF (%)")
+    sns.scatterplot(data=truth, x="bsa_m2", y="lvedv_ml", hue="sex", s=12, ax=axes[2])
+    axes[2].set(title="body size and sex", ylabel="true LVEDV (ml)")
+    mesa = truth[truth.protocol == "mesa"]
+    if len(mesa):
+        sns.boxplot(data=mesa, x="high_cholesterol", y="lvmi_g_m2", ax=axes[3])
+    axes[3].set(title="cholesterol: no effect (null control)", ylabel="true LVMi (g/m2)")
+    fig.tight_layout()
+    return fig
+
+
+def measures_summary(truth: pd.DataFrame) -> pd.DataFrame:
+    """True volumes, EF and mass by protocol: mean (SD)."""
+    cols = {"lvedv_ml": "LVEDV (ml)", "lvesv_ml": "LVESV (ml)", "lvef_pct": "LVEF (%)", "lv_mass_g": "LV mass (g)",
+            "lvmi_g_m2": "LVMi (g/m2)"}
+    out = truth.groupby("protocol")[list(cols)].agg(lambda x: f"{x.mean():.1f} ({x.std():.1f})")
+    return out.rename(columns=cols)
+
+
+def faults_table(truth: pd.DataFrame) -> pd.DataFrame:
+    """The planted faults and the exclusion each should cause."""
+    return truth.loc[truth.fault.fillna("") != "", ["key", "fault", "fault_file", "expected_stage",
+                                                    "expected_reason"]].set_index("key")
+
+
+def save(fig, path: Path) -> Path:
+    """Write a figure as PNG (folders made as needed) and return its path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
