@@ -37,13 +37,13 @@ def heart_window(label_maps: list[np.ndarray], margin: float = 0.8) -> tuple[sli
     --------
     >>> m = np.zeros((100, 100), np.uint8); m[40:50, 60:70] = 1
     >>> heart_window([m], margin=0.5)
-    (slice(34, 56, None), slice(54, 76, None))
+    (slice(35, 55, None), slice(55, 75, None))
     """
     rows, cols = label_maps[0].shape
     found = np.argwhere(np.any([m > 0 for m in label_maps], axis=0))
     if not len(found):
         return slice(0, rows), slice(0, cols)
-    (r0, c0), (r1, c1) = found.min(axis=0), found.max(axis=0) + 1
+    (r0, c0), (r1, c1) = found.min(axis=0).tolist(), (found.max(axis=0) + 1).tolist()
     half = int(np.ceil(max(r1 - r0, c1 - c0) * (0.5 + margin)))
     rc, cc = (r0 + r1) // 2, (c0 + c1) // 2
     return slice(max(0, rc - half), min(rows, rc + half)), slice(max(0, cc - half), min(cols, cc + half))
