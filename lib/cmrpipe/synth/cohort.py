@@ -168,7 +168,7 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
                   heart_centre_lps=tuple(map(float, centre)),
-                  pericardium_radius_mm=float(1.7 * heart.surfaces(0.0)["a_epi"]))
+                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi"]))
     pixel_mm = float(rng.uniform(*prot.pixel_mm_range))
     views = (render.sax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm)
              + render.lax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm))

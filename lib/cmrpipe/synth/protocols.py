@@ -37,6 +37,10 @@ class Protocol:
         Rician noise level (relative to the signal scale).
     bias_strength : float
         Peak relative amplitude of the smooth coil-bias field.
+    texture : float
+        SD of the smooth multiplicative tissue texture.
+    blood_flow : float
+        Peak relative inflow brightening of blood over the cycle (gradient echo shows more).
     """
 
     name: str
@@ -53,6 +57,8 @@ class Protocol:
     bias_strength: float
     scanner: str
     sequence: str
+    texture: float = 0.05
+    blood_flow: float = 0.05
 
     @property
     def pitch_mm(self) -> float:
@@ -80,11 +86,13 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
     if name == "mesa":
         p = Protocol("mesa", rows=160, cols=256, pixel_mm_range=(1.4, 2.0), thickness_mm=6.0, gap_mm=4.0,
                      lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE, body_intensity=_BODY_GRE,
-                     noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS", sequence="FLASH cine (synthetic)")
+                     noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS", sequence="FLASH cine (synthetic)",
+                     texture=0.07, blood_flow=0.15)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
-                     noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="bSSFP cine (synthetic)")
+                     noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="bSSFP cine (synthetic)",
+                     texture=0.05, blood_flow=0.04)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmrpipe.geometry import ImagePlane
-from cmrpipe.synth.anatomy import BACKGROUND, HeartShape
-from cmrpipe.synth.body import Chest
+from scipy.ndimage import gaussian_filter
+
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RV_CAVITY, HeartShape
+from cmrpipe.synth.body import LUNG, Chest
+
+BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY)
 from cmrpipe.synth.protocols import Protocol
 
 
@@ -177,14 +181,20 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     images = np.empty((n_frames, rows, cols), np.float32)
     labels = np.zeros((n_frames, rows, cols), np.uint8)
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
-    base_image = body_signal.mean(axis=-1)
+    pixel_mm = float(plane.pixel_spacing_mm[0])
+    texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / pixel_mm)
+    base_image = body_signal.mean(axis=-1) * texture
+    base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, pixel_mm)
+    blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     for f, s in enumerate(contraction):
         signal = body_signal[near].copy()
         lab = heart.labels(near_pts, float(s))
         inside = lab != BACKGROUND
-        signal[inside] = _lookup(heart_signal_lut, lab[inside])
+        # inflow: blood is brighter while it moves fastest (early systole and rapid filling)
+        flow = 1 + protocol.blood_flow * np.sin(2 * np.pi * f / n_frames) ** 2
+        signal[inside] = _lookup(heart_signal_lut, lab[inside]) * np.where(blood[lab[inside]], flow, 1.0)
         image = base_image.copy()
-        image[near] = signal.mean(axis=-1)
+        image[near] = signal.mean(axis=-1) * texture[near]
         truth = np.zeros((rows, cols), np.uint8)
         truth[near] = heart.labels(centre_near, float(s))
         labels[f] = truth
@@ -193,6 +203,19 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         n2 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
         images[f] = np.sqrt((noisy + n1) ** 2 + n2**2)
     return images, labels
+
+
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    """Smooth Gaussian random field with zero mean and unit SD (tissue texture)."""
+    field = gaussian_filter(rng.normal(0.0, 1.0, shape), sigma_px)
+    return (field - field.mean()) / max(field.std(), 1e-9)
+
+
+def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, pixel_mm: float) -> np.ndarray:
+    """Pulmonary vessels: small bright blurred dots scattered over the lungs."""
+    dots = (rng.random(lung.shape) < 0.004 * pixel_mm**2) & lung
+    blurred = gaussian_filter(dots.astype(np.float32), 1.2 / pixel_mm)
+    return 0.18 * blurred / max(float(blurred.max()), 1e-9)
 
 
 def _lookup(table: dict, labels: np.ndarray) -> np.ndarray:
