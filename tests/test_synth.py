@@ -360,3 +360,28 @@ def test_montage_and_tables_render(cohort):
     table = figures.table1_comparison(truth, "mesa")
     assert table.loc["N", "synthetic"] == "1"
     assert table.loc["Age (years)"].iloc[1] == "61.5 (10.1)"
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_data_manifest_describes_each_profiles_cohort(profile):
+    import yaml
+
+    from cmrpipe.paths import PARAMS_DIR, REPO_ROOT
+
+    described = yaml.safe_load((REPO_ROOT / "data_manifest" / f"synthetic_{profile}.yaml").read_text())
+    params = yaml.safe_load((PARAMS_DIR / f"{profile}.yaml").read_text())
+    for key in ("synth_profile", "seed", "n_subjects", "protocols"):
+        assert described[key] == params[key], key
+    assert f"--seed {params['seed']} --n-subjects {params['n_subjects']}" in described["command"]
+
+
+def test_manifest_yaml_lists_every_subject_with_existing_sources(cohort):
+    import yaml
+
+    out, _, truth = cohort
+    manifest = yaml.safe_load((out / "manifest.yaml").read_text())
+    assert manifest["schema"] == "cmrpipe-cohort/1"
+    assert [s["key"] for s in manifest["subjects"]] == list(truth.key)
+    for subject in manifest["subjects"]:
+        sources = subject["images"].get("paths") or [subject["images"]["path"]]
+        assert all((out / p).exists() for p in sources)

@@ -112,10 +112,30 @@ def bench_book() -> dict[str, float]:
     return {"run_all_chapters_smoke_s": run_s, "book_build_s": build_s}
 
 
+def bench_synth(n_subjects: int = 2) -> dict[str, float]:
+    """Synthetic subjects generated per second, per protocol and preset, in one process.
+
+    Also the disk size of a subject, to size cohorts: ``<preset>_<protocol>_mb_per_subject``.
+    """
+    from cmrpipe.synth.cohort import config_for, write_subject
+
+    out = {}
+    for preset in ("smoke", "default"):
+        config = config_for(preset, seed=1, n_subjects=n_subjects, faults=False)
+        for protocol in config.protocols:
+            with tempfile.TemporaryDirectory() as tmp:
+                seconds = _timed(lambda: [write_subject(config, protocol, i, Path(tmp)) for i in range(n_subjects)])
+                size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
+            out[f"{preset}_{protocol}_subjects_per_s"] = n_subjects / seconds
+            out[f"{preset}_{protocol}_mb_per_subject"] = size / n_subjects / 1e6
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
     "runner": bench_runner,
     "published": bench_published,
     "book": bench_book,
+    "synth": bench_synth,
 }
 
 

@@ -4,7 +4,8 @@
 
     out_dir/
       cohort.json                 the configuration, written last: a cohort without it is unfinished
-      manifest.csv                every file with its sha256 (written with cohort.json)
+      manifest.yaml               subjects, their image sources and label files (written with cohort.json)
+      manifest.csv                every file with its sha256
       mesa/dicom/<key>/<series>/IM_<n>.dcm     MESA-like: a folder per subject and series
       ukb/bulk/<eid>_20209_2_0.zip             UK Biobank-like: SAX cine bulk zip
       ukb/bulk/<eid>_20208_2_0.zip             UK Biobank-like: long-axis bulk zip
@@ -119,9 +120,9 @@ PROFILES = {
     # smoke: tiny, for tests and CI; few frames, coarse partial volume
     "smoke": dict(n_subjects=24, frames={"mesa": 10, "ukb": 10}, n_in_plane=2, n_through=2),
     # default: enough subjects for the CPU models to learn; UK Biobank at half its 50 frames to fit a CPU
-    "default": dict(n_subjects=200, frames={"mesa": 20, "ukb": 25}, n_in_plane=2, n_through=3),
+    "default": dict(n_subjects=150, frames={"mesa": 20, "ukb": 25}, n_in_plane=2, n_through=3),
     # paper: the protocols' own frame counts (MESA-like 25, UK Biobank 50), finer partial volume
-    "paper": dict(n_subjects=2000, frames={"mesa": 25, "ukb": 50}, n_in_plane=3, n_through=3),
+    "paper": dict(n_subjects=500, frames={"mesa": 25, "ukb": 50}, n_in_plane=3, n_through=3),
 }
 
 
@@ -492,8 +493,38 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
         listing[name] = _sha256(out_dir / name)
     manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])
     manifest.to_csv(out_dir / "manifest.csv", index=False)
+    write_manifest_yaml(config, truth, out_dir / "manifest.yaml")
     done_file.write_text(json.dumps({"config": config.to_dict(), "n_files": len(listing)}, indent=1))
     return truth
+
+
+def write_manifest_yaml(config: SynthConfig, truth: pd.DataFrame, path: Path) -> None:
+    """The cohort manifest: every subject's image sources and label files, paths relative to it.
+
+    The sha256 of every file is in ``manifest.csv`` beside it (named by ``checksums``).
+    Label files a planted fault removed stay listed: the manifest says what a cohort
+    should hold, and data preparation finds what is missing.
+    """
+    import yaml
+
+    subjects_list = []
+    for row in truth.itertuples():
+        if row.protocol == "mesa":
+            images = {"kind": "dicom_folder", "path": f"mesa/dicom/{row.key}"}
+        else:
+            eid = int(row.eid)
+            images = {"kind": "ukb_zips", "paths": [f"ukb/bulk/{eid}_20209_2_0.zip", f"ukb/bulk/{eid}_20208_2_0.zip"]}
+        subjects_list.append({"key": row.key, "protocol": row.protocol, "images": images,
+                              "contours": f"labels/contours/{row.key}.csv",
+                              "landmarks": f"labels/landmarks/{row.key}.csv"})
+    document = {"schema": "cmrpipe-cohort/1",
+                "name": f"synthetic-{config.profile}-seed{config.seed}",
+                "checksums": "manifest.csv", "covariates": "labels/covariates.csv",
+                "manual_mass": "labels/manual_mass.csv", "truth": "truth/subjects.csv",
+                "subjects": subjects_list}
+    header = ("# cmrpipe cohort manifest, written by cmrpipe.synth: paths are relative to this file;\n"
+              "# the sha256 of every file is in the checksums file.\n")
+    path.write_text(header + yaml.safe_dump(document, sort_keys=False))
 
 
 def cohort_for_run(params, progress: bool = True) -> tuple[Path, pd.DataFrame] | None:
