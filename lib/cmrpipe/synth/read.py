@@ -14,6 +14,8 @@ import h5py
 import numpy as np
 import pydicom
 
+from cmrpipe.synth.cohort import UKB_EID_BASE
+
 
 def _series_frames(datasets: list) -> dict[str, np.ndarray]:
     """Group datasets into views (sax_01.., lax_2ch, lax_4ch), frames ordered by TriggerTime."""
@@ -40,7 +42,7 @@ def subject_images(cohort_dir: Path, key: str) -> dict[str, np.ndarray]:
     if key.startswith("mesa"):
         files = sorted((cohort_dir / "mesa" / "dicom" / key).rglob("*.dcm"))
         return _series_frames([pydicom.dcmread(f) for f in files])
-    eid = 1000000 + int(key.split("_")[1])
+    eid = UKB_EID_BASE + int(key.split("_")[1])
     datasets = []
     for field in ("20209", "20208"):
         with zipfile.ZipFile(cohort_dir / "ukb" / "bulk" / f"{eid}_{field}_2_0.zip") as z:
