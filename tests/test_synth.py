@@ -132,12 +132,12 @@ def test_ukb_bulk_zips_hold_series_named_as_uk_biobank(cohort):
                         for n in names}
         assert "manifest.csv" in z.namelist()
     n_slices = int(truth.set_index("key").loc["ukb_0001", "n_sax_slices"])
-    assert descriptions == {f"CINE_segmented_SAX_b{k}" for k in range(1, n_slices + 1)} | {
-        "CINE_segmented_SAX_InlineVF"}
+    assert descriptions == {f"cine_segmented_sax_b{k}" for k in range(1, n_slices + 1)} | {
+        "cine_segmented_sax_inlinevf"}
     with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20208_2_0.zip") as z:
         lax = {pydicom.dcmread(io.BytesIO(z.read(n)), stop_before_pixels=True).SeriesDescription
                for n in z.namelist() if n.endswith(".dcm")}
-    assert lax == {"CINE_segmented_LAX_2ch", "CINE_segmented_LAX_4ch"}
+    assert lax == {"cine_segmented_lax_2ch", "cine_segmented_lax_4ch"}
 
 
 def test_truth_is_complete_and_consistent(cohort):
@@ -325,7 +325,7 @@ def test_inlinevf_overlays_decode_to_contours_outside_the_true_myocardium(cohort
     out, _, _ = cohort
     with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20209_2_0.zip") as z:
         ivf = [pydicom.dcmread(io.BytesIO(z.read(n))) for n in z.namelist() if n.endswith(".dcm")]
-    ivf = [d for d in ivf if d.SeriesDescription == "CINE_segmented_SAX_InlineVF"]
+    ivf = [d for d in ivf if d.SeriesDescription == "cine_segmented_sax_inlinevf"]
     with h5py.File(out / "truth" / "ukb_0001.h5") as h5:
         failures = h5["inlinevf/failure_ed_es"][:]
         epi_offset = h5["inlinevf"].attrs["epi_offset_mm"]
@@ -385,3 +385,16 @@ def test_manifest_yaml_lists_every_subject_with_existing_sources(cohort):
     for subject in manifest["subjects"]:
         sources = subject["images"].get("paths") or [subject["images"]["path"]]
         assert all((out / p).exists() for p in sources)
+
+
+def test_truth_readme_documents_every_hdf5_dataset(cohort):
+    import h5py
+
+    out, _, _ = cohort
+    readme = (out / "truth" / "README.md").read_text()
+    with h5py.File(out / "truth" / "ukb_0001.h5") as h5:
+        datasets = []
+        h5.visititems(lambda name, obj: datasets.append(name) if isinstance(obj, h5py.Dataset) else None)
+    documented = lambda name: (f"<view>/{name.split('/')[-1]}" in readme if name.startswith(("sax_", "lax_"))
+                               else name in readme)
+    assert datasets and [n for n in datasets if not documented(n)] == []

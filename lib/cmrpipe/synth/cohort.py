@@ -12,6 +12,7 @@
       truth/<key>.h5              per subject: exact label maps, geometry, shifts, landmarks
       truth/subjects.csv          per subject: demographics, risk factors, exact measures
       truth/planted_effects.csv   the planted effects and their sizes
+      truth/README.md             what every truth table and HDF5 dataset holds
       labels/contours/<key>.csv   a reader's ED/ES endo- and epicardial contours (pixels, per image)
       labels/landmarks/<key>.csv  two observers' mitral hinge and RV insertion points
       labels/manual_mass.csv      manual LV mass (slice summation of the contours), for a subset
@@ -48,6 +49,39 @@ from cmrpipe.synth.protocols import Protocol, protocol
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
+
+
+TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
+
+## truth/subjects.csv, one row per subject
+key, protocol, eid (UK Biobank look); fault, fault_file, expected_stage, expected_reason (planted
+faults, empty for clean subjects); demographics and 0/1 risk factors; exact measures of the
+analytic heart: lvedv_ml, lvesv_ml, lvef_pct, lv_mass_ed_g, lv_mass_es_g, lv_mass_g (= ED),
+lvedvi_ml_m2, lvesvi_ml_m2, lvmi_g_m2 (DuBois BSA); manual_lv_mass_g (the reader's slice
+summation, NaN when none); es_frame, n_frames, n_sax_slices, pixel_mm; heart_* shape parameters.
+Papillary muscles count as blood pool (cavity), not myocardium (mass).
+
+## truth/planted_effects.csv
+factor, parameter, size, note: how each risk factor changed the heart.
+
+## truth/<key>.h5, one file per subject
+attrs: key, protocol, n_frames, es_frame, pixel_mm, the measures above, heart (JSON of the shape),
+  pose_axes_lps (columns u, v, w of the heart frame), pose_apex_lps.
+<view>/labels (frames, rows, cols) uint8, for view sax_01.. (base to apex), lax_2ch, lax_4ch:
+  tissue label at each pixel centre, mid-slice, where it appears in the image (breath-hold
+  shift included): 0 none, 1 LV cavity, 2 LV myocardium, 3 RV cavity, 4 RV wall,
+  5 LA cavity, 6 epicardial fat, 7 papillary muscle.
+<view> attrs: position_lps, orientation, pixel_spacing_mm, thickness_mm (the DICOM geometry),
+  shift_lps and shift_col_row_mm (the breath-hold shift of the anatomy in that image).
+landmarks/mitral_2ch_lps, landmarks/mitral_4ch_lps (frames, 2, 3): mitral hinge points, LPS mm,
+  where the anatomy is; landmarks/mitral_2ch_rc, landmarks/mitral_4ch_rc (frames, 2, 2): the same
+  as (row, col) pixels, where they appear in the image.
+landmarks/rv_insertion_ed_lps, landmarks/rv_insertion_es_lps (slices, 2, 3) and
+  landmarks/rv_insertion_ed_rc, landmarks/rv_insertion_es_rc (slices, 2, 2): RV insertion points
+  per SAX slice at ED and ES (NaN where the slice cuts no RV).
+inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice at ED and ES,
+  codes in attrs failure_codes; attrs endo_offset_mm, epi_offset_mm: its planted displacement.
+"""
 
 
 class SynthConfigError(ValueError):
@@ -358,7 +392,9 @@ class _UkbWriter:
     """UK Biobank-like bulk zips: ``<eid>_20209_2_0.zip`` (SAX) and ``<eid>_20208_2_0.zip`` (long axis).
 
     Inside, flat DICOM files named by SOPInstanceUID and a ``manifest.csv`` that lists
-    each file with its series description, as the UK Biobank's bulk files do.
+    each file with its series description, as the UK Biobank's bulk files do. Series
+    are named as DESIGN.md gives them: ``cine_segmented_sax_b1``.., ``cine_segmented_sax_inlinevf``,
+    ``cine_segmented_lax_2ch`` and ``_4ch`` (no 3-chamber view: the outflow tract is not modelled).
     """
 
     def __init__(self, out_dir: Path, key: str, index: int, break_overlay: bool = False):
@@ -371,9 +407,9 @@ class _UkbWriter:
 
     def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
         if view.name.startswith("sax"):
-            field, description = "20209", f"CINE_segmented_SAX_b{int(view.name.split('_')[1])}"
+            field, description = "20209", f"cine_segmented_sax_b{int(view.name.split('_')[1])}"
         else:
-            field, description = "20208", f"CINE_segmented_LAX_{view.name[-3:]}"
+            field, description = "20208", f"cine_segmented_lax_{view.name[-3:]}"
         info = SeriesInfo(description, series_number)
         n_frames = len(pixels)
         sops = []
@@ -388,7 +424,7 @@ class _UkbWriter:
     def add_inlinevf(self, view, pixels, mask, identity, trigger_ms, frame, n_frames, spacing, seed):
         """One InlineVF image: a copy of a SAX frame with the contours as an overlay (or none)."""
         self.n_inlinevf += 1
-        info = SeriesInfo("CINE_segmented_SAX_InlineVF", 100)
+        info = SeriesInfo("cine_segmented_sax_inlinevf", 100)
         ds = image_dataset(pixels, view.plane, subject=identity, series=info, frame=frame, n_frames=n_frames,
                            instance=self.n_inlinevf, trigger_ms=trigger_ms, spacing_between_slices_mm=spacing,
                            seed=seed)
@@ -483,12 +519,13 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
         listing.update(marker["files"])
     truth = pd.DataFrame(rows)
     truth.to_csv(out_dir / "truth" / "subjects.csv", index=False)
+    (out_dir / "truth" / "README.md").write_text(TRUTH_README)
     subjects.effects_table().to_csv(out_dir / "truth" / "planted_effects.csv")
     truth[labels.COVARIATES].to_csv(out_dir / "labels" / "covariates.csv", index=False)
     manual = truth.loc[truth.manual_lv_mass_g.notna(), ["key", "manual_lv_mass_g"]]
     manual.rename(columns={"manual_lv_mass_g": "lv_mass_g"}).to_csv(out_dir / "labels" / "manual_mass.csv",
                                                                      index=False)
-    for name in ("truth/subjects.csv", "truth/planted_effects.csv", "labels/covariates.csv",
+    for name in ("truth/subjects.csv", "truth/planted_effects.csv", "truth/README.md", "labels/covariates.csv",
                  "labels/manual_mass.csv"):
         listing[name] = _sha256(out_dir / name)
     manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])

@@ -21,16 +21,16 @@ def _series_frames(datasets: list) -> dict[str, np.ndarray]:
     """Group datasets into views (sax_01.., lax_2ch, lax_4ch), frames ordered by TriggerTime."""
     views: dict[str, list] = {}
     for ds in datasets:
-        desc = str(ds.SeriesDescription)
-        if desc.endswith("InlineVF"):
+        desc = str(ds.SeriesDescription).lower()
+        if desc.endswith("inlinevf"):
             continue
-        if desc.startswith("SAX"):  # MESA: one series, slices by InstanceNumber
+        if desc.startswith("sax"):  # MESA: one series, slices by InstanceNumber
             n = int(ds.CardiacNumberOfImages)
             name = f"sax_{(int(ds.InstanceNumber) - 1) // n + 1:02d}"
-        elif "SAX_b" in desc:
+        elif "sax_b" in desc:
             name = f"sax_{int(desc.split('_b')[1]):02d}"
         else:
-            name = "lax_" + desc.lower().split("_")[-1].split()[0]
+            name = "lax_" + desc.split("_")[-1].split()[0]
         views.setdefault(name, []).append(ds)
     return {name: np.stack([d.pixel_array for d in sorted(group, key=lambda d: float(d.TriggerTime))])
             for name, group in sorted(views.items())}
