@@ -398,3 +398,17 @@ def test_truth_readme_documents_every_hdf5_dataset(cohort):
     documented = lambda name: (f"<view>/{name.split('/')[-1]}" in readme if name.startswith(("sax_", "lax_"))
                                else name in readme)
     assert datasets and [n for n in datasets if not documented(n)] == []
+
+
+def test_every_image_has_its_own_uid(tmp_path):
+    config = config_for("smoke", seed=4, n_subjects=1, frames={"mesa": 12, "ukb": 12}, n_in_plane=1,
+                        n_through=1)
+    generate_cohort(config, tmp_path, progress=False)
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID
+            for p in (tmp_path / "mesa").rglob("*.dcm")]
+    for path in (tmp_path / "ukb" / "bulk").glob("*.zip"):
+        with zipfile.ZipFile(path) as z:
+            names = [n for n in z.namelist() if n.endswith(".dcm")]
+            assert len(names) == len(set(names))
+            uids += [n[:-4] for n in names]
+    assert len(uids) == len(set(uids))

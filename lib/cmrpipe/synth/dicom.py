@@ -38,8 +38,11 @@ def uid(*parts) -> str:
     --------
     >>> uid("cohort", 7, "s0001") == uid("cohort", 7, "s0001")
     True
+    >>> uid("k", 1, 12) == uid("k", 11, 2)
+    False
     """
-    return generate_uid(prefix="2.25.", entropy_srcs=[str(p) for p in parts])
+    # pydicom concatenates entropy sources, so join them with a separator: ("1", "12") != ("11", "2")
+    return generate_uid(prefix="2.25.", entropy_srcs=["\x1f".join(str(p) for p in parts)])
 
 
 def to_pixels(image: np.ndarray) -> np.ndarray:
