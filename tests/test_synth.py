@@ -412,3 +412,11 @@ def test_every_image_has_its_own_uid(tmp_path):
             assert len(names) == len(set(names))
             uids += [n[:-4] for n in names]
     assert len(uids) == len(set(uids))
+
+
+def test_demographics_and_effects_figures_render(cohort):
+    from cmrpipe.report import cohort as figures
+
+    _, _, truth = cohort
+    assert len(figures.demographics_figure(truth).axes) >= 4
+    assert len(figures.planted_effects_figure(truth).axes) == 4

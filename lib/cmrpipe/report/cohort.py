@@ -149,6 +149,47 @@ def table1_comparison(truth: pd.DataFrame, protocol: str) -> pd.DataFrame:
                          for name, value, row in rows]).set_index("characteristic")
 
 
+def demographics_figure(truth: pd.DataFrame):
+    """Distributions of age, blood pressure and body size, and risk-factor prevalence, by look.
+
+    Dashed lines and grey bars are the published values (Paper A Table 1 MESA CMR for the
+    MESA look, Paper B Table 1 training set for the UK Biobank look).
+    """
+    import seaborn as sns
+
+    ref = {"mesa": {"age": published.value("A", "Table 1", "Age (years)", "MESA CMR", "mean"),
+                    "sbp": published.value("A", "Table 1", "SBP (mmHg)", "MESA CMR", "mean"),
+                    "hypertension": published.value("A", "Table 1", "Hypertension: Yes", "MESA CMR", "pct"),
+                    "diabetes": published.value("A", "Table 1", "Diabetes: Yes", "MESA CMR", "pct")},
+           "ukb": {"age": published.value("B", "Table 1", "Age", "Training set", "mean"),
+                   "sbp": published.value("B", "Table 1", "Systolic blood pressure (mm Hg)", "Training set", "mean"),
+                   "hypertension": published.value("B", "Table 1", "HTN", "Training set", "pct"),
+                   "diabetes": published.value("B", "Table 1", "Diabetes", "Training set", "pct")}}
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.3))
+    palette = dict(zip(("mesa", "ukb"), sns.color_palette(n_colors=2)))
+    for ax, column, key, label in ((axes[0], "age_years", "age", "age (years)"),
+                                   (axes[1], "sbp_mmhg", "sbp", "systolic blood pressure (mmHg)")):
+        sns.histplot(data=truth, x=column, hue="protocol", stat="density", common_norm=False, element="step",
+                     palette=palette, ax=ax)
+        for protocol, values in ref.items():
+            ax.axvline(values[key], color=palette[protocol], ls="--", lw=1)
+        ax.set(xlabel=label, title=f"{label.split(' (')[0]} (dashed: published mean)")
+    sns.scatterplot(data=truth, x="height_cm", y="weight_kg", hue="sex", s=10, ax=axes[2])
+    axes[2].set(title="body size", xlabel="height (cm)", ylabel="weight (kg)")
+    rows = []
+    for protocol, values in ref.items():
+        t = truth[truth.protocol == protocol]
+        for factor, short in (("hypertension", "HTN"), ("diabetes", "DM")):
+            if len(t):
+                rows.append({"factor": f"{short}\n{protocol}", "source": "synthetic", "pct": 100 * t[factor].mean()})
+            rows.append({"factor": f"{short}\n{protocol}", "source": "published", "pct": values[factor]})
+    sns.barplot(data=pd.DataFrame(rows), x="factor", y="pct", hue="source",
+                palette={"synthetic": "tab:blue", "published": "0.7"}, ax=axes[3])
+    axes[3].set(title="prevalence (%)", xlabel="", ylabel="%")
+    fig.tight_layout()
+    return fig
+
+
 def planted_effects_figure(truth: pd.DataFrame):
     """What the planted effects did to the true measures: mass, EF and volume by risk factor."""
     import seaborn as sns

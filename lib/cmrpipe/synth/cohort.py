@@ -153,8 +153,8 @@ class SynthConfig:
 PROFILES = {
     # smoke: tiny, for tests and CI; few frames, coarse partial volume
     "smoke": dict(n_subjects=24, frames={"mesa": 10, "ukb": 10}, n_in_plane=2, n_through=2),
-    # default: enough subjects for the CPU models to learn; UK Biobank at half its 50 frames to fit a CPU
-    "default": dict(n_subjects=150, frames={"mesa": 20, "ukb": 25}, n_in_plane=2, n_through=3),
+    # default: enough subjects for the CPU models to learn, with the protocols' frame counts (UK Biobank 50)
+    "default": dict(n_subjects=150, frames={"mesa": 20, "ukb": 50}, n_in_plane=2, n_through=3),
     # paper: the protocols' own frame counts (MESA-like 25, UK Biobank 50), finer partial volume
     "paper": dict(n_subjects=500, frames={"mesa": 25, "ukb": 50}, n_in_plane=3, n_through=3),
 }
