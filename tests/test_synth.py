@@ -32,9 +32,9 @@ def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
     heart = subjects.heart_for(subjects.draw_subject(rng, "mesa"), rng)
     spacing = 0.6
     g = heart.surfaces(0.0)
-    r = g["a_epi"] * 1.3
+    r = g["a_epi_mm"] * 1.3
     axis = np.arange(-r, r, spacing) + spacing / 2
-    w = np.arange(-1.0, g["base_w"] + 1.0, spacing) + spacing / 2
+    w = np.arange(-1.0, g["base_w_mm"] + 1.0, spacing) + spacing / 2
     points = np.stack(np.meshgrid(axis, axis, w, indexing="ij"), -1)
     voxel_ml = spacing**3 / 1000
     for s in (0.0, 1.0):
@@ -46,6 +46,8 @@ def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
         assert (labels == anatomy.LV_MYO).sum() * voxel_ml == pytest.approx(exact["lv_myo_ml"], rel=0.02)
     ed, es = heart.volumes_ml(0.0), heart.volumes_ml(1.0)
     assert es["lv_myo_ml"] == pytest.approx(ed["lv_myo_ml"], rel=1e-9)
+    voxels = [(heart.labels(points, s) == anatomy.LV_MYO).sum() for s in (0.0, 1.0)]
+    assert voxels[1] == pytest.approx(voxels[0], rel=0.01)  # the voxelised mass agrees at ED and ES too
     assert es["lv_cavity_ml"] < 0.7 * ed["lv_cavity_ml"]
 
 
@@ -63,7 +65,7 @@ def test_planted_effects_change_the_heart_in_the_stated_direction(rng):
         return subjects.heart_for({**base, **changes}, np.random.default_rng(seed))
 
     plain = heart()
-    assert heart(hypertension=1).wall_mm == pytest.approx(plain.wall_mm + 1.6)
+    assert heart(hypertension=1).wall_mm == pytest.approx(plain.wall_mm + subjects.PLANTED_EFFECTS["hypertension"]["wall_mm"])
     assert heart(hypertension=1).volumes_ml(0)["lv_myo_ml"] > 1.15 * plain.volumes_ml(0)["lv_myo_ml"]
     hf = heart(heart_failure=1)
     ef = lambda h: 1 - h.volumes_ml(1)["lv_cavity_ml"] / h.volumes_ml(0)["lv_cavity_ml"]
@@ -105,8 +107,11 @@ def test_mesa_files_are_valid_dicom_with_geometry(cohort):
 
 
 def test_simpleitk_reads_the_generator_geometry(cohort):
+    """An independent reader gets the generator's truth geometry, non-square MESA pixels included."""
+    import h5py
+
     sitk = pytest.importorskip("SimpleITK")
-    out, _, _ = cohort
+    out, _, truth = cohort
     files, datasets = _mesa_sax(out)
     iop = np.array(datasets[0].ImageOrientationPatient, float)
     height = lambda d: float(np.dot(np.cross(iop[:3], iop[3:]), np.array(d.ImagePositionPatient, float)))
@@ -115,13 +120,20 @@ def test_simpleitk_reads_the_generator_geometry(cohort):
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(f) for f, _ in ed])
     image = reader.Execute()
-    first = ed[0][1]
-    spacing = float(first.PixelSpacing[0])
-    assert image.GetSpacing() == pytest.approx((spacing, spacing, 10.0), abs=1e-4)
-    assert image.GetOrigin() == pytest.approx([float(x) for x in first.ImagePositionPatient], abs=1e-4)
-    iop = np.array(first.ImageOrientationPatient, float)
-    expected = np.column_stack([iop[:3], iop[3:], np.cross(iop[:3], iop[3:])])
+    n_slices = int(truth.set_index("key").loc["mesa_0001", "n_sax_slices"])
+    with h5py.File(out / "truth" / "mesa_0001.h5") as h5:
+        apical = h5[f"sax_{n_slices:02d}"].attrs  # the first image of the apex-to-base volume
+        row_mm, col_mm = apical["pixel_spacing_mm"]
+        position, orientation = apical["position_lps"], apical["orientation"]
+        affine = ImagePlane(tuple(position), tuple(orientation), (row_mm, col_mm), 160, 256, 6.0).affine_ijk_to_lps
+    assert row_mm / col_mm > 1.1  # MESA-like rows are coarser than columns
+    assert image.GetSpacing() == pytest.approx((col_mm, row_mm, 10.0), abs=1e-4)  # SimpleITK: x = column
+    assert image.GetOrigin() == pytest.approx(position, abs=1e-4)
+    expected = np.column_stack([orientation[:3], orientation[3:], np.cross(orientation[:3], orientation[3:])])
     assert np.allclose(np.array(image.GetDirection()).reshape(3, 3), expected, atol=1e-6)
+    for row, col in ((0, 0), (10, 200), (159, 3)):
+        assert image.TransformIndexToPhysicalPoint((col, row, 0)) == pytest.approx(
+            points_ijk_to_lps(np.array([[row, col, 0.0]]), affine)[0], abs=1e-3)
 
 
 def test_ukb_bulk_zips_hold_series_named_as_uk_biobank(cohort):
@@ -170,9 +182,26 @@ def test_identifiers_are_in_the_dicom_only(cohort):
     out, _, _ = cohort
     _, datasets = _mesa_sax(out)
     assert "SENTINELXYZ" in str(datasets[0].PatientName) and "SENTINELXYZ" in datasets[0].PatientID
-    for path in list((out / "truth").glob("*.csv")) + [out / "manifest.csv", out / "cohort.json"]:
-        text = path.read_text()
-        assert "SENTINELXYZ" not in text.replace('"sentinel": "SENTINELXYZ"', "")
+    outside_dicom = [p for p in out.rglob("*") if p.is_file() and not {"dicom", "bulk"} & set(p.parts)]
+    assert {p.suffix for p in outside_dicom} >= {".csv", ".h5", ".json", ".yaml", ".md"}
+    for path in outside_dicom:  # truth, labels, manifests, markers, cohort.json: byte for byte
+        assert b"SENTINELXYZ" not in path.read_bytes(), path
+        assert b"SYNTH^" not in path.read_bytes(), path
+
+
+def test_dicom_has_the_mr_image_attributes_a_reader_expects(cohort):
+    out, _, _ = cohort
+    _, datasets = _mesa_sax(out)
+    ds = datasets[0]
+    assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", "M", "ND"]
+    assert ds.ScanningSequence == "GR" and ds.SequenceVariant == "SP" and ds.MRAcquisitionType == "2D"
+    assert float(ds.EchoTime) > 0 and float(ds.RepetitionTime) > float(ds.EchoTime)
+    assert ds.Manufacturer == "SIEMENS" and ds.PatientPosition == "HFS" and float(ds.MagneticFieldStrength) == 1.5
+    for keyword in ("PatientBirthDate", "StudyTime", "ReferringPhysicianName", "AccessionNumber", "StudyID",
+                    "PositionReferenceIndicator"):  # type 2: present, possibly empty
+        assert keyword in ds, keyword
+    row_mm, col_mm = (float(x) for x in ds.PixelSpacing)
+    assert 1.4 <= col_mm <= 2.5 and 1.4 <= row_mm <= 2.5 and row_mm > col_mm  # MESA-like: 1.4-2.5 mm pixels
 
 
 def test_same_seed_gives_identical_files_and_resume_remakes_a_lost_subject(cohort, tmp_path):
@@ -192,14 +221,45 @@ def test_same_seed_gives_identical_files_and_resume_remakes_a_lost_subject(cohor
 def test_finished_cohort_with_other_parameters_is_refused(cohort):
     out, config, _ = cohort
     other = config_for("smoke", seed=6, n_subjects=1, **TINY)
-    with pytest.raises(SynthConfigError, match="finished cohort made with other parameters"):
+    with pytest.raises(SynthConfigError, match="finished cohort made with other parameters.*seed"):
         generate_cohort(other, out, progress=False)
+    more_workers = config_for("smoke", seed=5, n_subjects=1, sentinel="SENTINELXYZ", workers=2, **TINY)
+    assert len(generate_cohort(more_workers, out, progress=False)) == 2  # workers do not change the cohort
+
+
+def test_unfinished_cohort_resumes_only_with_its_own_parameters(tmp_path):
+    config = config_for("smoke", seed=2, n_subjects=2, protocols=("mesa",), **TINY)
+    out = tmp_path / "c"
+    generate_cohort(config, out, progress=False)
+    reference = (out / "manifest.csv").read_text()
+    # interrupted: cohort.json never written, one marker torn mid-write, one subject's files half there
+    (out / "cohort.json").unlink()
+    (out / ".done" / "mesa_0002.json").write_text('{"truth": {"key": "mes')
+    for path in list((out / "mesa" / "dicom" / "mesa_0002" / "SAX").glob("*.dcm"))[::2]:
+        path.unlink()
+    other = config_for("smoke", seed=2, n_subjects=3, protocols=("mesa",), **TINY)
+    with pytest.raises(SynthConfigError, match="unfinished cohort made with other parameters.*n_subjects"):
+        generate_cohort(other, out, progress=False)
+    assert not (out / "cohort.json").exists()
+    generate_cohort(config, out, progress=False)  # resumes: the torn subject is made again
+    assert (out / "manifest.csv").read_text() == reference
+
+
+def test_a_folder_holding_something_else_is_refused(tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "notes.txt").write_text("mine")
+    with pytest.raises(SynthConfigError, match="not empty and holds no cohort"):
+        generate_cohort(config_for("smoke", n_subjects=1, **TINY), tmp_path / "c", progress=False)
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["notes.txt"]
 
 
 @pytest.mark.parametrize("changes, message", [
     ({"n_subjects": 0}, "n_subjects must be at least 1"),
     ({"protocols": ("mesa", "philips")}, "unknown protocol"),
     ({"seed": -1}, "seed must be >= 0"),
+    ({"frames": {"mesa": 1, "ukb": 10}}, r"frames\['mesa'\] must be at least 2"),
+    ({"workers": 0}, "workers must be at least 1"),
+    ({"shift_sd_mm": -1.0}, "shift_sd_mm must be >= 0"),
 ])
 def test_invalid_parameters_fail_before_any_file(tmp_path, changes, message):
     with pytest.raises(SynthConfigError, match=message):
@@ -256,7 +316,7 @@ def test_manual_mass_from_contours_is_close_to_truth(rng):
     from cmrpipe.synth.cohort import _to_rc
 
     drawn = lab.contours(s, contraction, 1, sops, rng, _to_rc)
-    manual = lab.manual_mass_g(drawn, s["pixel_mm"], s["protocol"].pitch_mm)
+    manual = lab.manual_mass_g(drawn, s["pixel_spacing_mm"], s["protocol"].pitch_mm)
     exact = s["heart"].volumes_ml(0.0)["lv_myo_ml"] * 1.05
     assert manual == pytest.approx(exact, rel=0.10)  # slice summation of 6 mm slices 10 mm apart
 
@@ -268,7 +328,7 @@ def test_observer_landmarks_spread_like_paper_a_observers(rng):
     truth = {"mitral_2ch_rc": np.full((n, 2, 2), 100.0), "mitral_4ch_rc": np.full((n, 2, 2), 100.0),
              "rv_insertion_ed_rc": np.full((3, 2, 2), 80.0)}
     sops = {"lax_2ch": ["a"] * n, "lax_4ch": ["b"] * n, **{f"sax_{k:02d}": ["c"] for k in (1, 2, 3)}}
-    placed = lab.observer_landmarks("k", truth, n, 10, sops, 1.0, rng)
+    placed = lab.observer_landmarks("k", truth, n, 10, sops, (1.0, 1.0), rng)
     lax = placed[placed.view != "SAX"].pivot_table(index=["view", "frame", "point"], columns="observer",
                                                      values=["row", "col"])
     d = np.hypot(lax["row"][1] - lax["row"][2], lax["col"][1] - lax["col"][2])
@@ -337,6 +397,58 @@ def test_inlinevf_overlays_decode_to_contours_outside_the_true_myocardium(cohort
     assert epi_offset > 0  # the planted over-segmentation: the epicardium is drawn outside
 
 
+def test_inlinevf_overlay_encloses_the_true_lv_with_its_planted_over_segmentation(cohort):
+    import h5py
+    from scipy import ndimage
+
+    out, _, _ = cohort
+    with zipfile.ZipFile(out / "ukb" / "bulk" / "1000001_20209_2_0.zip") as z:
+        ivf = [pydicom.dcmread(io.BytesIO(z.read(n))) for n in z.namelist() if n.endswith(".dcm")]
+    ivf = {int(d.InstanceNumber): d for d in ivf if d.SeriesDescription == "cine_segmented_sax_inlinevf"}
+    checked = 0
+    with h5py.File(out / "truth" / "ukb_0001.h5") as h5:
+        failures = h5["inlinevf/failure_ed_es"][:]
+        codes = list(h5["inlinevf"].attrs["failure_codes"])
+        for k, (failure_ed, _) in enumerate(failures):
+            view = h5[f"sax_{k + 1:02d}"]
+            true_lv = np.isin(view["labels"][0], (anatomy.LV_CAVITY, anatomy.LV_MYO, anatomy.PAPILLARY))
+            ds = ivf[2 * k + 1]  # slice k at ED (each slice: ED, then ES)
+            assert ds.ImagePositionPatient == pytest.approx(list(view.attrs["position_lps"]), abs=1e-5)
+            if codes[failure_ed] == "no_lv":
+                assert (0x6000, 0x3000) not in ds and (view["labels"][0] == anatomy.LV_MYO).sum() < 20
+            if codes[failure_ed] != "none" or true_lv.sum() < 300:
+                continue
+            drawn = ndimage.binary_fill_holes(ds.overlay_array(0x6000).astype(bool))
+            assert (drawn & true_lv).sum() / true_lv.sum() > 0.97  # the epicardium is drawn outside the truth
+            assert 1.05 < drawn.sum() / true_lv.sum() < 1.8   # by about the planted 2 mm
+            checked += 1
+        assert codes[failures[0, 0]] == "no_lv"  # the first slice lies above the ED base
+    assert checked >= 3
+
+
+def test_synthetic_hearts_resemble_uk_biobank_reference_ranges():
+    """Sizes against UK Biobank SSFP reference values (Petersen et al., JCMR 2017), and the planted effects."""
+    import pandas as pd
+    from cmrpipe.synth.cohort import _measures
+
+    rows = []
+    for i in range(600):
+        rng = np.random.default_rng([0, 2, i])
+        info = subjects.draw_subject(rng, "ukb")
+        rows.append({**info, **_measures(subjects.heart_for(info, rng), info, 1.0)})
+    df = pd.DataFrame(rows)
+    healthy = df[(df.hypertension == 0) & (df.heart_failure == 0) & (df.atrial_fibrillation == 0)]
+    by_sex = healthy.groupby("sex")[["lvedvi_ml_m2", "lvmi_g_m2", "lvef_pct"]].mean()
+    assert 65 < by_sex.loc["F", "lvedvi_ml_m2"] < 85 and 68 < by_sex.loc["M", "lvedvi_ml_m2"] < 90
+    assert 36 < by_sex.loc["F", "lvmi_g_m2"] < 48 and 44 < by_sex.loc["M", "lvmi_g_m2"] < 58
+    assert by_sex.loc["M", "lvmi_g_m2"] > by_sex.loc["F", "lvmi_g_m2"] + 4
+    assert (55 < by_sex.lvef_pct).all() and (by_sex.lvef_pct < 66).all()
+    lvh = np.where(df.sex == "M", df.lvmi_g_m2 > 72, df.lvmi_g_m2 > 55)  # Paper B's LVH thresholds
+    assert 0.02 < lvh.mean() < 0.2
+    assert df[df.hypertension == 1].lvmi_g_m2.mean() > df[df.hypertension == 0].lvmi_g_m2.mean() + 5
+    assert df[df.heart_failure == 1].lvef_pct.mean() < df[df.heart_failure == 0].lvef_pct.mean() - 10
+
+
 def test_cohort_for_run_only_for_synthetic(tmp_path):
     from cmrpipe.params import Params
     from cmrpipe.paths import PARAMS_DIR
@@ -360,6 +472,11 @@ def test_montage_and_tables_render(cohort):
     table = figures.table1_comparison(truth, "mesa")
     assert table.loc["N", "synthetic"] == "1"
     assert table.loc["Age (years)"].iloc[1] == "61.5 (10.1)"
+    acquisition = figures.protocols_table(truth)
+    assert acquisition.loc["matrix (rows x columns)", "mesa"] == "160 x 256"
+    assert acquisition.loc["SAX slice / gap (mm)", "ukb"] == "8 / 2"
+    assert acquisition.loc["cine frames", "ukb"] == "4"
+    assert list(figures.measures_summary(truth).n) == [1, 1]
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])

@@ -119,10 +119,12 @@ class ImagePlane:
 
     @property
     def affine_ijk_to_lps(self) -> np.ndarray:
+        """The (row, col, k) -> LPS affine of the plane (unit step along the normal)."""
         return plane_affine(self.position_lps, self.orientation, self.pixel_spacing_mm)
 
     @property
     def normal(self) -> np.ndarray:
+        """Unit normal, row direction x column direction (the direction of increasing slice position)."""
         o = np.asarray(self.orientation, float)
         return np.cross(o[:3], o[3:])
 

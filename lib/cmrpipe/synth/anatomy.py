@@ -130,7 +130,7 @@ class HeartShape:
         Returns
         -------
         dict
-            ``a_endo``, ``c_endo``, ``a_epi``, ``c_epi`` (mm) and ``base_w`` (mm, the base
+            ``a_endo_mm``, ``c_endo_mm``, ``a_epi_mm``, ``c_epi_mm`` and ``base_w_mm`` (the base
             plane's height above the epicardial apex).
         """
         a_en = self.a_endo_mm * (1 - s * self.radial_shortening)
@@ -141,13 +141,13 @@ class HeartShape:
         a_ep0 = self.a_endo_mm + self.wall_mm
         myo_mm3 = a_ep0**2 * c_ep0 * j_ep - self.a_endo_mm**2 * self.c_endo_mm * j_en
         a_ep = np.sqrt((a_en**2 * c_en * j_en + myo_mm3) / (c_ep * j_ep))
-        return {"a_endo": a_en, "c_endo": c_en, "a_epi": float(a_ep), "c_epi": c_ep, "base_w": c_ep}
+        return {"a_endo_mm": a_en, "c_endo_mm": c_en, "a_epi_mm": float(a_ep), "c_epi_mm": c_ep, "base_w_mm": c_ep}
 
     def volumes_ml(self, s: float) -> dict[str, float]:
         """Exact LV cavity and myocardial volumes (ml) at contraction ``s``."""
         g = self.surfaces(s)
-        cav = g["a_endo"] ** 2 * g["c_endo"] * self.endo_delta.shape_integral()
-        epi = g["a_epi"] ** 2 * g["c_epi"] * self.epi_delta.shape_integral()
+        cav = g["a_endo_mm"] ** 2 * g["c_endo_mm"] * self.endo_delta.shape_integral()
+        epi = g["a_epi_mm"] ** 2 * g["c_epi_mm"] * self.epi_delta.shape_integral()
         return {"lv_cavity_ml": cav / 1000.0, "lv_myo_ml": (epi - cav) / 1000.0}
 
     # ---- labels at points -------------------------------------------------------------
@@ -171,11 +171,11 @@ class HeartShape:
         shape = p.shape[:-1]
         p = p.reshape(-1, 3)
         g = self.surfaces(s)
-        base, rv = g["base_w"], self._rv(g, s)
-        la_c = 0.55 * g["c_endo"]
+        base, rv = g["base_w_mm"], self._rv(g, s)
+        la_c = 0.55 * g["c_endo_mm"]
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
-        reach = max(g["a_epi"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0) + 6.0
+        reach = max(g["a_epi_mm"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0) + 6.0
         near = ((p[:, 2] > -4.0) & (p[:, 2] < base + la_c + 1.0) & (np.abs(p[:, 0]) < reach)
                 & (np.abs(p[:, 1]) < reach))
         idx = np.flatnonzero(near)
@@ -190,8 +190,8 @@ class HeartShape:
             r = a * np.sqrt(1 - xi**2) * (1 + delta.at(cos_t, sin_t, xi))
             return np.where((w <= base) & (w >= base - c), r, -1.0), xi
 
-        r_epi, xi_ep = radius(g["a_epi"], g["c_epi"], self.epi_delta)
-        r_endo, _ = radius(g["a_endo"], g["c_endo"], self.endo_delta)
+        r_epi, xi_ep = radius(g["a_epi_mm"], g["c_epi_mm"], self.epi_delta)
+        r_endo, _ = radius(g["a_endo_mm"], g["c_endo_mm"], self.endo_delta)
 
         # epicardial fat: a thin, patchy layer outside the LV epicardium (thicker at the base)
         cos2 = cos_t**2 - sin_t**2
@@ -203,22 +203,22 @@ class HeartShape:
         du, dw = u - rv["u0"], w - rv["w0"]
         q = (du / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + (dw / rv["cw"]) ** 2
         q_wall = (du / (rv["au"] + 3.0)) ** 2 + (v / (rv["av"] + 3.0)) ** 2 + (dw / (rv["cw"] + 3.0)) ** 2
-        rv_zone = (w <= base + 5.0) & (u > -0.2 * g["a_epi"])
+        rv_zone = (w <= base + 5.0) & (u > -0.2 * g["a_epi_mm"])
         lab[(q_wall <= 1) & rv_zone] = RV_WALL
         lab[(q <= 1) & rv_zone] = RV_CAVITY
 
         # left atrium above the base
-        q_la = (u / (1.05 * g["a_endo"])) ** 2 + (v / (1.1 * g["a_endo"])) ** 2 + ((w - base) / la_c) ** 2
+        q_la = (u / (1.05 * g["a_endo_mm"])) ** 2 + (v / (1.1 * g["a_endo_mm"])) ** 2 + ((w - base) / la_c) ** 2
         lab[(q_la <= 1) & (w > base)] = LA_CAVITY
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
         # two papillary muscles on the free wall (away from the septum), mid-cavity to near the apex
-        xi_en = np.clip((base - w) / g["c_endo"], 0.0, 1.0)
+        xi_en = np.clip((base - w) / g["c_endo_mm"], 0.0, 1.0)
         for angle in (np.pi - 0.75, np.pi + 0.75):
             cu, cv = np.cos(angle), np.sin(angle)
-            centre = 0.62 * g["a_endo"] * np.sqrt(np.clip(1 - xi_en**2, 0.0, None))
+            centre = 0.62 * g["a_endo_mm"] * np.sqrt(np.clip(1 - xi_en**2, 0.0, None))
             d2 = (u - centre * cu) ** 2 + (v - centre * cv) ** 2
             radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
             lab[in_cavity & (d2 <= radius**2)] = PAPILLARY
@@ -228,8 +228,8 @@ class HeartShape:
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV cavity ellipsoid at a phase (it shortens less than the LV)."""
         k = self.rv_scale * (1 - 0.25 * s)
-        return {"u0": 0.75 * g["a_epi"], "au": 1.0 * g["a_epi"] * k, "av": 1.4 * g["a_epi"] * k,
-                "w0": g["base_w"] - 0.05 * g["c_epi"], "cw": 0.85 * g["c_epi"] * (1 - 0.1 * s)}
+        return {"u0": 0.75 * g["a_epi_mm"], "au": 1.0 * g["a_epi_mm"] * k, "av": 1.4 * g["a_epi_mm"] * k,
+                "w0": g["base_w_mm"] - 0.05 * g["c_epi_mm"], "cw": 0.85 * g["c_epi_mm"] * (1 - 0.1 * s)}
 
     # ---- landmarks -----------------------------------------------------------------------
 
@@ -251,8 +251,8 @@ class HeartShape:
         g = self.surfaces(s)
         pts = []
         for th in (plane_theta, plane_theta + np.pi):
-            r = g["a_endo"] * (1 + float(self.endo_delta(th, 0.0)))
-            pts.append([r * np.cos(th), r * np.sin(th), g["base_w"]])
+            r = g["a_endo_mm"] * (1 + float(self.endo_delta(th, 0.0)))
+            pts.append([r * np.cos(th), r * np.sin(th), g["base_w_mm"]])
         return np.array(pts)
 
     def contour_hrt(self, s: float, w: float, surface: str, n_points: int = 64) -> np.ndarray | None:
@@ -274,9 +274,9 @@ class HeartShape:
             Points in the heart frame, mm; None where the plane misses the surface.
         """
         g = self.surfaces(s)
-        a, c, delta = ((g["a_endo"], g["c_endo"], self.endo_delta) if surface == "endo"
-                       else (g["a_epi"], g["c_epi"], self.epi_delta))
-        xi = (g["base_w"] - w) / c
+        a, c, delta = ((g["a_endo_mm"], g["c_endo_mm"], self.endo_delta) if surface == "endo"
+                       else (g["a_epi_mm"], g["c_epi_mm"], self.epi_delta))
+        xi = (g["base_w_mm"] - w) / c
         if not 0.0 <= xi < 1.0:
             return None
         theta = np.arange(n_points) * 2 * np.pi / n_points
@@ -296,14 +296,14 @@ class HeartShape:
             Points in the heart frame, mm.
         """
         g = self.surfaces(s)
-        base = g["base_w"]
-        xi = (base - w) / g["c_epi"]
+        base = g["base_w_mm"]
+        xi = (base - w) / g["c_epi_mm"]
         if not 0.0 <= xi < 1.0:
             return None
         rv = self._rv(g, s)
 
         def epi_point(th):
-            r = g["a_epi"] * np.sqrt(1 - xi**2) * (1 + float(self.epi_delta(th, xi)))
+            r = g["a_epi_mm"] * np.sqrt(1 - xi**2) * (1 + float(self.epi_delta(th, xi)))
             return np.array([r * np.cos(th), r * np.sin(th), w])
 
         def inside_rv(th):

@@ -4,6 +4,7 @@
 
     out_dir/
       cohort.json                 the configuration, written last: a cohort without it is unfinished
+      .config.json                the configuration, written first: a resume must match it
       manifest.yaml               subjects, their image sources and label files (written with cohort.json)
       manifest.csv                every file with its sha256
       mesa/dicom/<key>/<series>/IM_<n>.dcm     MESA-like: a folder per subject and series
@@ -21,7 +22,9 @@
 
 Each subject draws from its own generator, seeded by (seed, protocol, index), so
 subjects can be made in any order, in parallel, and re-made alone: an interrupted
-generation resumes from the subjects without a completion marker.
+generation resumes from the subjects without a (complete, readable) completion marker,
+and only with the configuration it was started with. Markers, zips, truth files and
+cohort.json are written to a temporary name and renamed, so none is ever half written.
 """
 
 from __future__ import annotations
@@ -58,14 +61,15 @@ key, protocol, eid (UK Biobank look); fault, fault_file, expected_stage, expecte
 faults, empty for clean subjects); demographics and 0/1 risk factors; exact measures of the
 analytic heart: lvedv_ml, lvesv_ml, lvef_pct, lv_mass_ed_g, lv_mass_es_g, lv_mass_g (= ED),
 lvedvi_ml_m2, lvesvi_ml_m2, lvmi_g_m2 (DuBois BSA); manual_lv_mass_g (the reader's slice
-summation, NaN when none); es_frame, n_frames, n_sax_slices, pixel_mm; heart_* shape parameters.
+summation, NaN when none); es_frame, n_frames, n_sax_slices, pixel_row_mm and pixel_col_mm (PixelSpacing);
+heart_* shape parameters.
 Papillary muscles count as blood pool (cavity), not myocardium (mass).
 
 ## truth/planted_effects.csv
 factor, parameter, size, note: how each risk factor changed the heart.
 
 ## truth/<key>.h5, one file per subject
-attrs: key, protocol, n_frames, es_frame, pixel_mm, the measures above, heart (JSON of the shape),
+attrs: key, protocol, n_frames, es_frame, pixel_spacing_mm (rows, cols), the measures above, heart (JSON of the shape),
   pose_axes_lps (columns u, v, w of the heart frame), pose_apex_lps.
 <view>/labels (frames, rows, cols) uint8, for view sax_01.. (base to apex), lax_2ch, lax_4ch:
   tissue label at each pixel centre, mid-slice, where it appears in the image (breath-hold
@@ -80,7 +84,9 @@ landmarks/rv_insertion_ed_lps, landmarks/rv_insertion_es_lps (slices, 2, 3) and
   landmarks/rv_insertion_ed_rc, landmarks/rv_insertion_es_rc (slices, 2, 2): RV insertion points
   per SAX slice at ED and ES (NaN where the slice cuts no RV).
 inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice at ED and ES,
-  codes in attrs failure_codes; attrs endo_offset_mm, epi_offset_mm: its planted displacement.
+  codes in attrs failure_codes (none, leak, shrunk, missing; no_lv where the slice cuts no LV
+  myocardium, so no overlay); attrs endo_offset_mm, epi_offset_mm: its planted displacement.
+  Basal and apical failures are likelier: the first and the last two slices that cut the LV.
 """
 
 
@@ -147,7 +153,14 @@ class SynthConfig:
                 raise SynthConfigError(f"frames[{p!r}] must be at least 2, got {self.frames.get(p)}")
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "protocols": list(self.protocols)}
+        """The configuration as JSON-ready data; a sentinel is recorded by its hash, never in clear."""
+        values = {**dataclasses.asdict(self), "protocols": list(self.protocols)}
+        values["sentinel"] = hashlib.sha256(self.sentinel.encode()).hexdigest()[:16] if self.sentinel else ""
+        return values
+
+    def fingerprint(self) -> dict:
+        """What decides the cohort's content (everything but the number of workers)."""
+        return {k: v for k, v in self.to_dict().items() if k != "workers"}
 
 
 PROFILES = {
@@ -199,22 +212,24 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     info = subjects.draw_subject(rng, protocol_name)
     heart = subjects.heart_for(info, rng)
     pose = render.Pose.random(rng)
-    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w"]]))
+    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
                   heart_centre_lps=tuple(map(float, centre)),
-                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi"]))
-    pixel_mm = float(rng.uniform(*prot.pixel_mm_range))
-    views = (render.sax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm)
-             + render.lax_planes(heart, pose, prot, pixel_mm, rng, config.shift_sd_mm))
+                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi_mm"]))
+    spacing = prot.draw_pixel_spacing(rng)
+    views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
+             + render.lax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm))
     key = subject_key(protocol_name, index)
     sentinel = config.sentinel
+    study_month, study_day = (index % 12) + 1, (index % 27) + 1
     identity = {"key": key, "patient_name": f"SYNTH^{sentinel or 'SUBJECT'}^{index + 1:04d}",
                 "patient_id": f"{sentinel}{900000 + 17 * index + PROTOCOL_INDEX[protocol_name]}",
-                "study_date": f"2001{(index % 12) + 1:02d}{(index % 27) + 1:02d}",
+                "study_date": f"2001{study_month:02d}{study_day:02d}",
+                "birth_date": f"{2001 - int(info['age_years']) - 1}{study_month:02d}{study_day:02d}",
                 "sex": info["sex"], "age_years": info["age_years"]}
     return {"key": key, "protocol": prot, "info": info, "heart": heart, "pose": pose, "chest": chest,
-            "pixel_mm": pixel_mm, "views": views, "identity": identity, "rng": rng}
+            "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng}
 
 
 def _measures(heart: anatomy.HeartShape, info: dict, es_s: float) -> dict:
@@ -244,13 +259,14 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     truth_path = out_dir / "truth" / f"{key}.h5"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     fault = faults.assign(config.protocols, config.n_subjects, config.faults).get((protocol_name, index))
-    writer = (_MesaWriter(out_dir, key) if protocol_name == "mesa"
-              else _UkbWriter(out_dir, key, index, break_overlay=bool(fault and fault.name == "broken_overlay")))
+    writer = (_MesaWriter(out_dir, key, prot) if protocol_name == "mesa"
+              else _UkbWriter(out_dir, key, index, prot, break_overlay=bool(fault and fault.name == "broken_overlay")))
     tmp_truth = truth_path.with_suffix(".h5.partial")
     sax_views = [v for v in s["views"] if v.name.startswith("sax")]
     sops: dict[str, list[str]] = {}
     ivf_offsets = (float(rng.normal(*inlinevf.ENDO_OFFSET_MM)), float(rng.normal(*inlinevf.EPI_OFFSET_MM)))
     ivf_failures = np.zeros((len(sax_views), 2), np.int8)
+    lv_slices = {f: [k for k, v in enumerate(sax_views) if _cuts_lv(s, float(contraction[f]), v)] for f in (0, es_frame)}
     with h5py.File(tmp_truth, "w") as h5:
         for series_number, view in enumerate(s["views"], start=1):
             images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
@@ -266,12 +282,13 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
             pixels = to_pixels(images)
             spacing = prot.pitch_mm if view.name.startswith("sax") else None
             sops[view.name] = writer.add_series(view, pixels, s["identity"], trigger_ms, spacing, config.seed,
-                                                series_number, len(sax_views))
+                                                series_number)
             if protocol_name == "ukb" and view.name.startswith("sax"):
                 k = int(view.name.split("_")[1]) - 1
                 for j, f in enumerate((0, es_frame)):
-                    mask, ivf_failures[k, j] = inlinevf.draw(s, contraction, f, k, view, rng, ivf_offsets, _to_rc)
-                    writer.add_inlinevf(view, pixels[f], mask, s["identity"], float(trigger_ms[f]), f,
+                    mask, ivf_failures[k, j] = inlinevf.draw(s, contraction, f, k, lv_slices[f], view, rng,
+                                                             ivf_offsets, _to_rc)
+                    writer.add_inlinevf(view, pixels[f], mask, s["identity"], float(trigger_ms[f]),
                                         prot.n_frames, spacing, config.seed)
         true_landmarks = _write_landmarks(h5, s, contraction, es_frame)
         if protocol_name == "ukb":
@@ -281,7 +298,7 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
                              failure_codes=list(inlinevf.FAILURES))
         measures = _measures(heart, s["info"], float(contraction[es_frame]))
         h5.attrs.update(key=key, protocol=protocol_name, n_frames=prot.n_frames, es_frame=es_frame,
-                        pixel_mm=s["pixel_mm"], heart=json.dumps(dataclasses.asdict(heart)),
+                        pixel_spacing_mm=s["pixel_spacing_mm"], heart=json.dumps(dataclasses.asdict(heart)),
                         pose_axes_lps=pose.axes_lps, pose_apex_lps=pose.apex_lps, **measures)
     os.replace(tmp_truth, truth_path)
     files += writer.close()
@@ -289,8 +306,9 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
 
     # the labels a core lab would export
     drawn = labels.contours(s, contraction, es_frame, sops, rng, _to_rc)
-    placed = labels.observer_landmarks(key, true_landmarks, prot.n_frames, es_frame, sops, s["pixel_mm"], rng)
-    manual_mass = (labels.manual_mass_g(drawn, s["pixel_mm"], prot.pitch_mm)
+    placed = labels.observer_landmarks(key, true_landmarks, prot.n_frames, es_frame, sops, s["pixel_spacing_mm"],
+                                       rng)
+    manual_mass = (labels.manual_mass_g(drawn, s["pixel_spacing_mm"], prot.pitch_mm)
                    if rng.random() < labels.MANUAL_MASS_FRACTION[protocol_name] else float("nan"))
     for name, table in (("contours", drawn), ("landmarks", placed)):
         path = out_dir / "labels" / name / f"{key}.csv"
@@ -305,15 +323,41 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
                  "expected_reason": fault.expected_reason if fault else ""}
     row = {"key": key, "protocol": protocol_name, **fault_row, **s["info"], **measures, "manual_lv_mass_g": manual_mass,
            "es_frame": es_frame,
-           "n_frames": prot.n_frames, "n_sax_slices": len(sax_views), "pixel_mm": s["pixel_mm"],
+           "n_frames": prot.n_frames, "n_sax_slices": len(sax_views),
+           "pixel_row_mm": s["pixel_spacing_mm"][0], "pixel_col_mm": s["pixel_spacing_mm"][1],
            **{f"heart_{k}": v for k, v in dataclasses.asdict(heart).items() if isinstance(v, float)}}
     if protocol_name == "ukb":
         row["eid"] = UKB_EID_BASE + index + 1
-    marker = out_dir / ".done" / f"{key}.json"
-    marker.parent.mkdir(parents=True, exist_ok=True)
     listing = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
-    marker.write_text(json.dumps({"truth": row, "files": listing}, default=float))
+    _write_atomic(_marker(out_dir, key), json.dumps({"truth": row, "files": listing}, default=float))
     return row
+
+
+def _marker(out_dir: Path, key: str) -> Path:
+    return out_dir / ".done" / f"{key}.json"
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write a file so that it is either absent or complete (a crash leaves no half file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _read_marker(out_dir: Path, key: str) -> dict | None:
+    """A subject's completion marker, or None when it is missing or unreadable (the subject is made again)."""
+    try:
+        marker = json.loads(_marker(out_dir, key).read_text())
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) and {"truth", "files"} <= marker.keys() else None
+
+
+def _cuts_lv(s: dict, contraction: float, view: render.View) -> bool:
+    """Whether a SAX plane cuts the LV myocardium at this phase."""
+    w = float(s["pose"].to_hrt(np.asarray(view.plane.position_lps))[2])
+    return s["heart"].contour_hrt(contraction, w, "epi", 8) is not None
 
 
 def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: int) -> dict:
@@ -358,13 +402,15 @@ class _MesaWriter:
 
     SERIES = {"sax": "SAX cine", "lax_2ch": "2CH cine", "lax_4ch": "4CH cine"}
 
-    def __init__(self, out_dir: Path, key: str):
+    def __init__(self, out_dir: Path, key: str, protocol: Protocol):
         self.root = out_dir / "mesa" / "dicom" / key
+        self.protocol = protocol
         if self.root.exists():
             shutil.rmtree(self.root)
         self.files: list[Path] = []
 
-    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
+    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number):
+        """Write one view's cine frames; return their SOPInstanceUIDs, frame by frame."""
         is_sax = view.name.startswith("sax")
         kind = "sax" if is_sax else view.name
         folder = self.root / kind.upper()
@@ -375,8 +421,8 @@ class _MesaWriter:
         sops = []
         for f in range(n_frames):
             instance = slice_index * n_frames + f + 1
-            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
-                               instance=instance, trigger_ms=float(trigger_ms[f]),
+            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, protocol=self.protocol,
+                               n_frames=n_frames, instance=instance, trigger_ms=float(trigger_ms[f]),
                                spacing_between_slices_mm=spacing, seed=seed)
             path = folder / f"IM_{instance:04d}.dcm"
             path.write_bytes(to_bytes(ds))
@@ -385,6 +431,7 @@ class _MesaWriter:
         return sops
 
     def close(self) -> list[Path]:
+        """The files written."""
         return self.files
 
 
@@ -397,15 +444,17 @@ class _UkbWriter:
     ``cine_segmented_lax_2ch`` and ``_4ch`` (no 3-chamber view: the outflow tract is not modelled).
     """
 
-    def __init__(self, out_dir: Path, key: str, index: int, break_overlay: bool = False):
+    def __init__(self, out_dir: Path, key: str, index: int, protocol: Protocol, break_overlay: bool = False):
         self.eid = UKB_EID_BASE + index + 1
+        self.protocol = protocol
         self.break_overlay, self.broken = break_overlay, None
         self.folder = out_dir / "ukb" / "bulk"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.entries = {"20209": [], "20208": []}
         self.n_inlinevf = 0
 
-    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number, n_sax):
+    def add_series(self, view, pixels, identity, trigger_ms, spacing, seed, series_number):
+        """Queue one view's cine frames for its zip; return their SOPInstanceUIDs, frame by frame."""
         if view.name.startswith("sax"):
             field, description = "20209", f"cine_segmented_sax_b{int(view.name.split('_')[1])}"
         else:
@@ -414,19 +463,19 @@ class _UkbWriter:
         n_frames = len(pixels)
         sops = []
         for f in range(n_frames):
-            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, frame=f, n_frames=n_frames,
-                               instance=f + 1, trigger_ms=float(trigger_ms[f]),
+            ds = image_dataset(pixels[f], view.plane, subject=identity, series=info, protocol=self.protocol,
+                               n_frames=n_frames, instance=f + 1, trigger_ms=float(trigger_ms[f]),
                                spacing_between_slices_mm=spacing, seed=seed)
             self.entries[field].append((f"{ds.SOPInstanceUID}.dcm", description, to_bytes(ds)))
             sops.append(str(ds.SOPInstanceUID))
         return sops
 
-    def add_inlinevf(self, view, pixels, mask, identity, trigger_ms, frame, n_frames, spacing, seed):
+    def add_inlinevf(self, view, pixels, mask, identity, trigger_ms, n_frames, spacing, seed):
         """One InlineVF image: a copy of a SAX frame with the contours as an overlay (or none)."""
         self.n_inlinevf += 1
         info = SeriesInfo("cine_segmented_sax_inlinevf", 100)
-        ds = image_dataset(pixels, view.plane, subject=identity, series=info, frame=frame, n_frames=n_frames,
-                           instance=self.n_inlinevf, trigger_ms=trigger_ms, spacing_between_slices_mm=spacing,
+        ds = image_dataset(pixels, view.plane, subject=identity, series=info, protocol=self.protocol,
+                           n_frames=n_frames, instance=self.n_inlinevf, trigger_ms=trigger_ms, spacing_between_slices_mm=spacing,
                            seed=seed)
         if mask is not None:
             add_overlay(ds, mask, "InlineVF contours")
@@ -437,6 +486,7 @@ class _UkbWriter:
         return str(ds.SOPInstanceUID)
 
     def close(self) -> list[Path]:
+        """Write the bulk zips (each complete or absent) and return their paths."""
         paths = []
         for field, entries in self.entries.items():
             path = self.folder / f"{self.eid}_{field}_2_0.zip"
@@ -467,39 +517,62 @@ def _check_writable(out_dir: Path) -> None:
         raise SynthConfigError(f"cannot write the cohort to {out_dir}: {err.strerror or err}") from None
 
 
+class SubjectError(RuntimeError):
+    """A subject could not be generated; the message names the subject."""
+
+
 def _work(args):
     config, protocol_name, index, out_dir = args
-    return write_subject(config, protocol_name, index, out_dir)
+    try:
+        return write_subject(config, protocol_name, index, out_dir)
+    except Exception as err:
+        name = f"{type(err).__name__}: {err}"
+        where = f" ({err.filename})" if isinstance(err, OSError) and err.filename else ""
+        raise SubjectError(f"synthetic subject {subject_key(protocol_name, index)}{where}: {name}") from err
 
 
 def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: bool = True) -> pd.DataFrame:
     """Generate (or finish, or reuse) a cohort; return the truth table.
 
     A finished cohort (``cohort.json`` present, same configuration) is reused as it
-    is. One made with another configuration is refused. An unfinished one resumes:
-    subjects with a completion marker are kept, the others are made again.
+    is. An unfinished one (``.config.json`` but no ``cohort.json``) resumes when it was
+    started with the same configuration: subjects with a readable completion marker
+    are kept, the others are made again. A cohort, finished or not, made with another
+    configuration is refused.
 
     Raises
     ------
     SynthConfigError
-        Before any file is written: unwritable folder, or a finished cohort made
-        with another configuration.
+        Before any file is written: unwritable folder, or a cohort made with another
+        configuration.
+    SubjectError
+        A subject failed; the subjects made before it are kept for the next resume.
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
     _check_writable(out_dir)
-    done_file = out_dir / "cohort.json"
-    wanted = config.to_dict() | {"workers": None}
-    if done_file.exists():
-        made = json.loads(done_file.read_text())["config"] | {"workers": None}
-        if made != wanted:
-            raise SynthConfigError(f"{out_dir} holds a finished cohort made with other parameters ({made}); "
-                                   "choose another folder or delete it")
-        return pd.read_csv(out_dir / "truth" / "subjects.csv")
+    done_file, started_file = out_dir / "cohort.json", out_dir / ".config.json"
+    wanted = config.fingerprint()
+    for path, state in ((done_file, "finished"), (started_file, "unfinished")):
+        if path.exists():
+            try:
+                made = json.loads(path.read_text())["config"]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise SynthConfigError(f"{path} is unreadable; delete {out_dir} and generate again") from None
+            made = {k: v for k, v in made.items() if k != "workers"}
+            if made != wanted:
+                changed = sorted(k for k in made.keys() | wanted.keys() if made.get(k) != wanted.get(k))
+                raise SynthConfigError(f"{out_dir} holds an {state} cohort made with other parameters "
+                                       f"(differing: {', '.join(changed)}); choose another folder or delete it")
+            if state == "finished":
+                return pd.read_csv(out_dir / "truth" / "subjects.csv")
+    if not started_file.exists() and any(out_dir.iterdir()):
+        raise SynthConfigError(f"{out_dir} is not empty and holds no cohort; choose an empty folder")
+    _write_atomic(started_file, json.dumps({"config": config.to_dict()}, indent=1))
 
     jobs = [(config, p, i, out_dir) for p in config.protocols for i in range(config.n_subjects)]
-    todo = [j for j in jobs if not (out_dir / ".done" / f"{subject_key(j[1], j[2])}.json").exists()]
+    todo = [j for j in jobs if _read_marker(out_dir, subject_key(j[1], j[2])) is None]
     if todo:
         bar = tqdm(total=len(todo), desc="synthetic subjects", unit="subject", disable=not progress)
         if config.workers > 1 and len(todo) > 1:
@@ -514,7 +587,7 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
 
     rows, listing = [], {}
     for _, p, i, _ in jobs:
-        marker = json.loads((out_dir / ".done" / f"{subject_key(p, i)}.json").read_text())
+        marker = _read_marker(out_dir, subject_key(p, i))
         rows.append(marker["truth"])
         listing.update(marker["files"])
     truth = pd.DataFrame(rows)
@@ -531,7 +604,7 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
     manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])
     manifest.to_csv(out_dir / "manifest.csv", index=False)
     write_manifest_yaml(config, truth, out_dir / "manifest.yaml")
-    done_file.write_text(json.dumps({"config": config.to_dict(), "n_files": len(listing)}, indent=1))
+    _write_atomic(done_file, json.dumps({"config": config.to_dict(), "n_files": len(listing)}, indent=1))
     return truth
 
 

@@ -19,6 +19,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from cmrpipe.geometry import ImagePlane
+from cmrpipe.synth.protocols import Protocol
 
 SIGNAL_SCALE = 1000.0  # relative signal 1.0 -> pixel value 1000 (12-bit range)
 
@@ -50,9 +51,9 @@ def to_pixels(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(image, float) * SIGNAL_SCALE), 0, 4095).astype(np.uint16)
 
 
-def image_dataset(pixels: np.ndarray, plane: ImagePlane, *, subject: dict, series: SeriesInfo, frame: int,
-                  n_frames: int, instance: int, trigger_ms: float, spacing_between_slices_mm: float | None,
-                  seed: int) -> FileDataset:
+def image_dataset(pixels: np.ndarray, plane: ImagePlane, *, subject: dict, series: SeriesInfo,
+                  protocol: Protocol, n_frames: int, instance: int, trigger_ms: float,
+                  spacing_between_slices_mm: float | None, seed: int) -> FileDataset:
     """One cine frame of one plane as a DICOM dataset.
 
     Parameters
@@ -62,10 +63,12 @@ def image_dataset(pixels: np.ndarray, plane: ImagePlane, *, subject: dict, serie
         Nominal geometry (as the scanner planned it).
     subject : dict
         ``key`` (the subject key), ``patient_name``, ``patient_id``, ``study_date``,
-        ``sex`` and ``age_years``; identifiers are synthetic.
+        ``birth_date``, ``sex`` and ``age_years``; identifiers are synthetic.
     series : SeriesInfo
-    frame, n_frames : int
-        Zero-based frame index and frames per cycle.
+    protocol : Protocol
+        The acquisition: manufacturer, sequence, echo and repetition times.
+    n_frames : int
+        Frames per cycle.
     instance : int
         InstanceNumber (one-based, unique in the series).
     trigger_ms : float
@@ -88,13 +91,31 @@ def image_dataset(pixels: np.ndarray, plane: ImagePlane, *, subject: dict, serie
     ds.SeriesInstanceUID = uid(seed, key, "series", series.number)
     ds.FrameOfReferenceUID = uid(seed, key, "frame-of-reference")
     ds.Modality = "MR"
-    ds.Manufacturer = "cmrpipe synthetic"
+    ds.Manufacturer = protocol.scanner
+    ds.ManufacturerModelName = "cmrpipe synthetic"
     ds.PatientName = subject["patient_name"]
     ds.PatientID = subject["patient_id"]
+    ds.PatientBirthDate = subject["birth_date"]
     ds.PatientSex = subject["sex"]
     ds.PatientAge = f"{int(subject['age_years']):03d}Y"
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = subject["study_date"]
+    ds.PatientPosition = "HFS"
+    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = subject["study_date"]
+    ds.StudyTime = ds.SeriesTime = ds.ContentTime = "090000"
+    ds.ReferringPhysicianName = ""
+    ds.AccessionNumber = ""
+    ds.PositionReferenceIndicator = ""
     ds.StudyID = "1"
+    # MR Image module: a 2D cine gradient-echo acquisition at 1.5 T
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    ds.ScanningSequence = "GR"
+    ds.SequenceVariant = "SP" if protocol.name == "mesa" else "SK"
+    ds.ScanOptions = ""
+    ds.MRAcquisitionType = "2D"
+    ds.SequenceName = protocol.sequence
+    ds.EchoTime = f"{protocol.echo_ms:.2f}"
+    ds.RepetitionTime = f"{protocol.repetition_ms:.2f}"
+    ds.EchoTrainLength = 1
+    ds.MagneticFieldStrength = "1.5"
     ds.SeriesNumber = series.number
     ds.SeriesDescription = series.description
     ds.InstanceNumber = instance

@@ -16,6 +16,8 @@ import pydicom
 
 @dataclass(frozen=True)
 class Fault:
+    """A planted defect: its name, the protocol it is planted in, and the exclusion expected of data preparation."""
+
     name: str
     protocol: str
     expected_stage: str

@@ -17,12 +17,12 @@ from skimage.draw import polygon_perimeter
 ENDO_OFFSET_MM = (-1.2, 0.3)   # mean, SD of the inward displacement of the endocardium (negative = inside)
 EPI_OFFSET_MM = (2.2, 0.4)     # mean, SD of the outward displacement of the epicardium
 FAILURE_RATE = {"basal": 0.25, "apical": 0.20, "mid": 0.03}
-FAILURES = ("none", "leak", "shrunk", "missing")  # codes 0-3 in the truth
+FAILURES = ("none", "leak", "shrunk", "missing", "no_lv")  # codes 0-4 in the truth; no_lv: the slice cuts no LV
 N_POINTS = 64
 
 
-def draw(s: dict, contraction: np.ndarray, frame: int, slice_index: int, view, rng: np.random.Generator,
-         offsets_mm: tuple[float, float], to_rc) -> tuple[np.ndarray | None, int]:
+def draw(s: dict, contraction: np.ndarray, frame: int, slice_index: int, lv_slices: list[int], view,
+         rng: np.random.Generator, offsets_mm: tuple[float, float], to_rc) -> tuple[np.ndarray | None, int]:
     """The overlay mask InlineVF would draw on one SAX image, and its failure code.
 
     Parameters
@@ -32,6 +32,9 @@ def draw(s: dict, contraction: np.ndarray, frame: int, slice_index: int, view, r
     contraction : (n_frames,) float array
     frame, slice_index : int
         Zero-based frame and slice (0 = most basal).
+    lv_slices : list of int
+        The slices that cut the LV at this frame, base first: failures are likelier
+        on the first (basal) and the last two (apical).
     view : View
     rng : numpy.random.Generator
     offsets_mm : (float, float)
@@ -47,27 +50,31 @@ def draw(s: dict, contraction: np.ndarray, frame: int, slice_index: int, view, r
         Index into :data:`FAILURES`.
     """
     heart, pose = s["heart"], s["pose"]
-    n_slices = sum(v.name.startswith("sax") for v in s["views"])
-    where = "basal" if slice_index == 0 else "apical" if slice_index >= n_slices - 2 else "mid"
+    if slice_index not in lv_slices:
+        return None, FAILURES.index("no_lv")
+    where = ("basal" if slice_index == lv_slices[0] else "apical" if slice_index in lv_slices[-2:] else "mid")
     failure = 0
     if rng.random() < FAILURE_RATE[where]:
-        failure = int(rng.integers(1, len(FAILURES)))
+        failure = int(rng.integers(1, FAILURES.index("missing") + 1))
+    if failure == FAILURES.index("missing"):
+        return None, failure
     w = float(pose.to_hrt(np.asarray(view.plane.position_lps))[2])
     sc = float(contraction[frame])
     endo, epi = heart.contour_hrt(sc, w, "endo", N_POINTS), heart.contour_hrt(sc, w, "epi", N_POINTS)
-    if failure == 3 or endo is None or epi is None:
-        return None, 3 if failure == 3 else 0
     theta = np.arange(N_POINTS) * 2 * np.pi / N_POINTS
     radial = np.column_stack([np.cos(theta), np.sin(theta), np.zeros(N_POINTS)])
-    endo = endo + radial * offsets_mm[0]
+    if endo is not None and np.hypot(endo[:, 0], endo[:, 1]).min() + offsets_mm[0] > 1.0:
+        endo = endo + radial * offsets_mm[0]
+    else:  # the apical cap, or a cavity too small to draw inside: the epicardium alone
+        endo = None
     epi = epi + radial * offsets_mm[1]
     if failure == 1:   # leak: the epicardium swallows neighbouring tissue on one side
         bulge = 12.0 * np.clip(np.cos(theta - rng.uniform(0, 2 * np.pi)), 0, None) ** 2
         epi = epi + radial * bulge[:, None]
     elif failure == 2:  # shrunk: both contours collapse towards the centre
-        endo, epi = endo * [0.55, 0.55, 1.0], epi * [0.6, 0.6, 1.0]
+        endo, epi = (None if endo is None else endo * [0.55, 0.55, 1.0]), epi * [0.6, 0.6, 1.0]
     mask = np.zeros((view.plane.rows, view.plane.cols), bool)
-    for contour in (endo, epi):
+    for contour in (c for c in (endo, epi) if c is not None):
         rc = to_rc(pose.to_lps(contour) + view.shift_lps, view)
         rr, cc = polygon_perimeter(np.round(rc[:, 0]), np.round(rc[:, 1]), mask.shape, clip=True)
         mask[rr, cc] = True

@@ -1,7 +1,7 @@
 """Labels as core labs export them, made from the truth with realistic human variation.
 
 - Contours: a core-lab reader's ED and ES endocardial and epicardial contours on
-  every short-axis slice that cuts the LV, as points (row, col) in the pixels of the
+  every short-axis slice that cuts the LV (the epicardium alone on the apical cap), as points (row, col) in the pixels of the
   image they were drawn on (its SOPInstanceUID named). They follow the true surfaces
   (papillary muscles inside the endocardium) with smooth reader variation.
 - Landmarks: two observers' placements of the mitral hinge points on 2CH and 4CH
@@ -67,9 +67,12 @@ def contours(s: dict, contraction: np.ndarray, es_frame: int, sops: dict, rng: n
             w = float(pose.to_hrt(np.asarray(view.plane.position_lps))[2])
             endo = heart.contour_hrt(float(contraction[frame]), w, "endo", N_CONTOUR_POINTS)
             epi = heart.contour_hrt(float(contraction[frame]), w, "epi", N_CONTOUR_POINTS)
-            if endo is None or epi is None:
+            if epi is None:
                 continue
+            # below the cavity's apex (the apical cap) the reader draws the epicardium alone
             for surface, pts in (("endo", endo), ("epi", epi)):
+                if pts is None:
+                    continue
                 radial = np.column_stack([np.cos(theta), np.sin(theta), np.zeros_like(theta)])
                 drawn = pts + radial * _smooth_radial_noise(rng, theta, READER_SD_MM)[:, None]
                 rc = to_rc(pose.to_lps(drawn) + view.shift_lps, view)
@@ -80,19 +83,22 @@ def contours(s: dict, contraction: np.ndarray, es_frame: int, sops: dict, rng: n
                                        "row", "col"])
 
 
-def manual_mass_g(contour_table: pd.DataFrame, pixel_mm: float, pitch_mm: float) -> float:
-    """LV mass from a reader's ED contours by slice summation (areas x pitch x 1.05 g/ml)."""
+def manual_mass_g(contour_table: pd.DataFrame, pixel_spacing_mm: tuple[float, float], pitch_mm: float) -> float:
+    """LV mass from a reader's ED contours by slice summation (areas x pitch x 1.05 g/ml).
+
+    A slice with an epicardial contour only (the apical cap) counts whole as myocardium.
+    """
     ed = contour_table[contour_table.phase == "ED"]
     myo_mm2 = []
     for _, cut in ed.groupby("slice"):
-        area = {name: polygon_area_mm2(g[["row", "col"]].to_numpy(), (pixel_mm, pixel_mm))
+        area = {name: polygon_area_mm2(g[["row", "col"]].to_numpy(), pixel_spacing_mm)
                 for name, g in cut.groupby("surface")}
-        myo_mm2.append(area["epi"] - area["endo"])
+        myo_mm2.append(area["epi"] - area.get("endo", 0.0))
     return slice_summation_ml(myo_mm2, pitch_mm) * MYOCARDIAL_DENSITY_G_PER_ML
 
 
-def observer_landmarks(key: str, truth: dict, n_frames: int, es_frame: int, sops: dict, pixel_mm: float,
-                       rng: np.random.Generator) -> pd.DataFrame:
+def observer_landmarks(key: str, truth: dict, n_frames: int, es_frame: int, sops: dict,
+                       pixel_spacing_mm: tuple[float, float], rng: np.random.Generator) -> pd.DataFrame:
     """Two observers' landmark placements from the true pixel positions.
 
     Parameters
@@ -128,7 +134,7 @@ def observer_landmarks(key: str, truth: dict, n_frames: int, es_frame: int, sops
                 if rng.random() < GROSS_ERROR_RATE:
                     angle = rng.uniform(0, 2 * np.pi)
                     offset_mm += rng.uniform(*GROSS_ERROR_MM) * np.array([np.cos(angle), np.sin(angle)])
-                r, c = point + offset_mm / pixel_mm
+                r, c = point + offset_mm / np.asarray(pixel_spacing_mm)
                 rows.append((key, observer, view, f, slice_no, sop, name, round(float(r), 3), round(float(c), 3)))
     return pd.DataFrame(rows, columns=["key", "observer", "view", "frame", "slice", "sop_instance_uid", "point",
                                        "row", "col"])

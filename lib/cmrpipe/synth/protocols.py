@@ -24,7 +24,11 @@ class Protocol:
     rows, cols : int
         Matrix of every image.
     pixel_mm_range : (float, float)
-        Pixel size is drawn per subject from this range (square pixels).
+        The column spacing (between columns, along the readout) is drawn per subject
+        from this range.
+    row_mm_range : (float, float) or None
+        The row spacing (between rows, along the phase encoding) is drawn from this
+        range; None for square pixels.
     thickness_mm, gap_mm : float
         SAX slice thickness and the gap between slices (pitch = thickness + gap).
     lax_thickness_mm : float
@@ -37,6 +41,10 @@ class Protocol:
         Rician noise level (relative to the signal scale).
     bias_strength : float
         Peak relative amplitude of the smooth coil-bias field.
+    scanner, sequence : str
+        Manufacturer and SequenceName written to the DICOM files.
+    echo_ms, repetition_ms : float
+        EchoTime and RepetitionTime written to the DICOM files.
     texture : float
         SD of the smooth multiplicative tissue texture.
     blood_flow : float
@@ -57,11 +65,20 @@ class Protocol:
     bias_strength: float
     scanner: str
     sequence: str
+    echo_ms: float
+    repetition_ms: float
+    row_mm_range: tuple[float, float] | None = None
     texture: float = 0.05
     blood_flow: float = 0.05
 
+    def draw_pixel_spacing(self, rng) -> tuple[float, float]:
+        """One subject's PixelSpacing, (between rows, between columns) in mm."""
+        col = float(rng.uniform(*self.pixel_mm_range))
+        return (float(rng.uniform(*self.row_mm_range)) if self.row_mm_range else col), col
+
     @property
     def pitch_mm(self) -> float:
+        """Distance between SAX slice centres: thickness plus gap."""
         return self.thickness_mm + self.gap_mm
 
 
@@ -84,15 +101,16 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
         For an unknown name or a frame count below 2.
     """
     if name == "mesa":
-        p = Protocol("mesa", rows=160, cols=256, pixel_mm_range=(1.4, 2.0), thickness_mm=6.0, gap_mm=4.0,
-                     lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE, body_intensity=_BODY_GRE,
-                     noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS", sequence="FLASH cine (synthetic)",
-                     texture=0.07, blood_flow=0.15)
+        # fast gradient echo, 256 x 160 matrix: fine readout columns, coarser phase-encoded rows
+        p = Protocol("mesa", rows=160, cols=256, pixel_mm_range=(1.4, 1.7), row_mm_range=(1.8, 2.5),
+                     thickness_mm=6.0, gap_mm=4.0, lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE,
+                     body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
+                     sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
-                     noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="bSSFP cine (synthetic)",
-                     texture=0.05, blood_flow=0.04)
+                     noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
+                     echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.geometry import ImagePlane
 from scipy.ndimage import gaussian_filter
 
+from cmrpipe.geometry import ImagePlane
 from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RV_CAVITY, HeartShape
 from cmrpipe.synth.body import LUNG, Chest
+from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY)
-from cmrpipe.synth.protocols import Protocol
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,11 @@ class Pose:
     apex_lps: np.ndarray
 
     def to_lps(self, points_hrt: np.ndarray) -> np.ndarray:
+        """Heart-frame points (mm) to LPS (mm)."""
         return np.asarray(points_hrt) @ self.axes_lps.T + self.apex_lps
 
     def to_hrt(self, points_lps: np.ndarray) -> np.ndarray:
+        """LPS points (mm) to the heart frame (mm)."""
         return (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
 
     @classmethod
@@ -65,32 +67,37 @@ class View:
     shift_lps: np.ndarray
 
 
-def sax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_mm: float,
+def sax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_mm: tuple[float, float],
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
     """The SAX stack, base first: slices every pitch from half a pitch above the ED base to below the apex."""
-    base_w = heart.surfaces(0.0)["base_w"]
+    base_w = heart.surfaces(0.0)["base_w_mm"]
     pitch = protocol.pitch_mm
     n = int(np.floor((base_w + 0.5 * pitch) / pitch)) + 1
     u, v, w = pose.axes_lps.T
     views = []
     for k in range(n):
         centre = pose.to_lps(np.array([0.0, 0.0, base_w + 0.5 * pitch - k * pitch]))
-        # columns run towards the RV (u), rows along v: the plane normal u x v is the long axis
-        plane = ImagePlane.centred(centre + _fov_offset(pose, w), u, v, (pixel_mm, pixel_mm),
+        # displayed as usual, as if seen from the apex: the RV on the image's left (columns run away
+        # from it, -u) and the anterior wall at the top (rows run along -v); the normal is the long axis w
+        plane = ImagePlane.centred(centre + _fov_offset(pose, w), -u, -v, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.thickness_mm)
         views.append(View(f"sax_{k + 1:02d}", plane, _shift(plane, rng, shift_sd_mm)))
     return views
 
 
-def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_mm: float,
+def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_mm: tuple[float, float],
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
-    """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular)."""
-    base_w = heart.surfaces(0.0)["base_w"]
+    """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular).
+
+    Both show the apex at the top (rows run from apex to base); the 4CH shows the RV on
+    the image's left, as usually displayed.
+    """
+    base_w = heart.surfaces(0.0)["base_w_mm"]
     u, v, w = pose.axes_lps.T
     centre = pose.to_lps(np.array([0.0, 0.0, 0.55 * base_w]))
     views = []
-    for name, across in (("lax_4ch", u), ("lax_2ch", v)):
-        plane = ImagePlane.centred(centre + _fov_offset(pose, np.cross(across, -w)), across, -w, (pixel_mm, pixel_mm),
+    for name, across in (("lax_4ch", -u), ("lax_2ch", v)):
+        plane = ImagePlane.centred(centre + _fov_offset(pose, np.cross(across, -w)), across, -w, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.lax_thickness_mm)
         views.append(View(name, plane, _shift(plane, rng, shift_sd_mm)))
     return views
@@ -170,8 +177,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     pts_hrt = pose.to_hrt(points.reshape(-1, 3)).reshape(points.shape)
     centre_hrt = pose.to_hrt(centres - view.shift_lps)
     g = heart.surfaces(0.0)
-    reach = 2.2 * g["a_epi"] + 10.0
-    near = ((centre_hrt[..., 2] > -8.0 - plane.thickness_mm) & (centre_hrt[..., 2] < 1.6 * g["base_w"] + 10.0)
+    reach = 2.2 * g["a_epi_mm"] + 10.0
+    near = ((centre_hrt[..., 2] > -8.0 - plane.thickness_mm) & (centre_hrt[..., 2] < 1.6 * g["base_w_mm"] + 10.0)
             & (np.abs(centre_hrt[..., 0]) < reach) & (np.abs(centre_hrt[..., 1]) < reach))
     near_pts = pts_hrt[near]  # (n_near, n_sub, 3)
     centre_near = centre_hrt[near]
@@ -181,10 +188,10 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     images = np.empty((n_frames, rows, cols), np.float32)
     labels = np.zeros((n_frames, rows, cols), np.uint8)
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
-    pixel_mm = float(plane.pixel_spacing_mm[0])
-    texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / pixel_mm)
+    spacing = np.asarray(plane.pixel_spacing_mm, float)
+    texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
-    base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, pixel_mm)
+    base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     for f, s in enumerate(contraction):
         signal = body_signal[near].copy()
@@ -205,16 +212,16 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     return images, labels
 
 
-def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px) -> np.ndarray:
     """Smooth Gaussian random field with zero mean and unit SD (tissue texture)."""
     field = gaussian_filter(rng.normal(0.0, 1.0, shape), sigma_px)
     return (field - field.mean()) / max(field.std(), 1e-9)
 
 
-def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, pixel_mm: float) -> np.ndarray:
+def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
     """Pulmonary vessels: small bright blurred dots scattered over the lungs."""
-    dots = (rng.random(lung.shape) < 0.004 * pixel_mm**2) & lung
-    blurred = gaussian_filter(dots.astype(np.float32), 1.2 / pixel_mm)
+    dots = (rng.random(lung.shape) < 0.004 * float(np.prod(spacing_mm))) & lung
+    blurred = gaussian_filter(dots.astype(np.float32), 1.2 / spacing_mm)
     return 0.18 * blurred / max(float(blurred.max()), 1e-9)
 
 

@@ -17,7 +17,7 @@ from cmrpipe.synth.anatomy import HeartShape, Perturbation
 
 PLANTED_EFFECTS = {
     # risk factor -> change of the ED heart (lengths in mm, others fractions)
-    "hypertension": {"wall_mm": 1.6, "apex_wall_mm": 1.0, "note": "concentric hypertrophy: thicker wall, more mass"},
+    "hypertension": {"wall_mm": 1.5, "apex_wall_mm": 1.0, "note": "concentric hypertrophy: thicker wall, more mass"},
     "heart_failure": {"a_endo_frac": 0.20, "radial_shortening_frac": -0.55,
                       "note": "dilation and low ejection fraction"},
     "atrial_fibrillation": {"radial_shortening_frac": -0.12, "note": "slightly lower ejection fraction"},
@@ -25,8 +25,8 @@ PLANTED_EFFECTS = {
     "smoking_current": {"wall_mm": 0.4, "c_endo_frac": -0.02, "note": "small shape effect"},
     "calcium_score_positive": {"wall_mm": 0.5, "note": "small shape effect"},
     "high_cholesterol": {"note": "no effect: null control"},
-    "male": {"a_endo_frac": 0.05, "wall_mm": 1.2, "note": "men: larger cavity and thicker wall"},
-    "bsa_per_m2": {"a_endo_frac": 0.12, "wall_mm": 1.0, "note": "per m2 of body surface above 1.9"},
+    "male": {"a_endo_frac": 0.06, "wall_mm": 1.4, "note": "men: larger cavity and thicker wall"},
+    "bsa_per_m2": {"a_endo_frac": 0.15, "wall_mm": 0.8, "note": "per m2 of body surface above 1.9"},
 }
 
 # Prevalences (fractions) and distributions, from the papers' Table 1s. Heart failure
@@ -86,12 +86,18 @@ def draw_subject(rng: np.random.Generator, protocol: str) -> dict:
 
 
 def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_EFFECTS) -> HeartShape:
-    """The ED heart of a subject: population variation plus the planted effects of its risk factors."""
-    a_endo = rng.normal(24.0, 1.8)
-    c_endo = rng.normal(78.0, 5.0)
-    wall = rng.normal(8.0, 0.8)
-    apex_wall = rng.normal(6.0, 0.6)
-    radial, longitudinal = rng.normal(0.335, 0.025), rng.normal(0.12, 0.02)
+    """The ED heart of a subject: population variation plus the planted effects of its risk factors.
+
+    The population (a woman of 1.9 m2 without risk factors) is sized so that volumes and
+    mass resemble UK Biobank SSFP reference ranges (Petersen et al., JCMR 2017: LVEDVi
+    about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
+    with papillary muscles in the blood pool. The same hearts are imaged with both looks.
+    """
+    a_endo = rng.normal(27.5, 1.6)
+    c_endo = rng.normal(84.0, 5.0)
+    wall = rng.normal(5.6, 0.5)
+    apex_wall = rng.normal(4.2, 0.5)
+    radial, longitudinal = rng.normal(0.335, 0.04), rng.normal(0.12, 0.02)
     factors = {k: float(subject.get(k, 0)) for k in effects}
     factors["male"] = float(subject["sex"] == "M")
     factors["bsa_per_m2"] = subject["bsa_m2"] - 1.9
