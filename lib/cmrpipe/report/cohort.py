@@ -21,8 +21,9 @@ def _outline(ax, labels: np.ndarray, classes, color: str) -> None:
         ax.plot(c[:, 1], c[:, 0], color=color, lw=0.8)
 
 
-def _show(ax, image: np.ndarray, title: str, window: tuple[slice, slice]) -> None:
-    ax.imshow(image, cmap="gray", vmin=0, vmax=np.percentile(image, 99.5))
+def _show(ax, image: np.ndarray, title: str, window: tuple[slice, slice], aspect: float = 1.0) -> None:
+    """An image in grey, cropped to ``window``; ``aspect`` = row spacing / column spacing."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=np.percentile(image, 99.5), aspect=aspect)
     ax.set_xlim(window[1].start - 0.5, window[1].stop - 0.5)
     ax.set_ylim(window[0].stop - 0.5, window[0].start - 0.5)
     ax.set_title(title, fontsize=8)
@@ -30,23 +31,27 @@ def _show(ax, image: np.ndarray, title: str, window: tuple[slice, slice]) -> Non
     ax.set_yticks([])
 
 
-def heart_window(label_maps: list[np.ndarray], margin: float = 0.8) -> tuple[slice, slice]:
-    """A square window around the heart in a set of label maps, ``margin`` of its size on each side.
+def heart_window(label_maps: list[np.ndarray], margin: float = 0.8,
+                 spacing_mm: tuple[float, float] = (1.0, 1.0)) -> tuple[slice, slice]:
+    """A window around the heart in a set of label maps, square in mm, ``margin`` of its size on each side.
 
     Examples
     --------
     >>> m = np.zeros((100, 100), np.uint8); m[40:50, 60:70] = 1
     >>> heart_window([m], margin=0.5)
     (slice(35, 55, None), slice(55, 75, None))
+    >>> heart_window([m], margin=0.5, spacing_mm=(2.0, 1.0))  # rows 2 mm apart: the heart is 20 mm tall
+    (slice(35, 55, None), slice(45, 85, None))
     """
     rows, cols = label_maps[0].shape
     found = np.argwhere(np.any([m > 0 for m in label_maps], axis=0))
     if not len(found):
         return slice(0, rows), slice(0, cols)
     (r0, c0), (r1, c1) = found.min(axis=0).tolist(), (found.max(axis=0) + 1).tolist()
-    half = int(np.ceil(max(r1 - r0, c1 - c0) * (0.5 + margin)))
+    half_mm = max((r1 - r0) * spacing_mm[0], (c1 - c0) * spacing_mm[1]) * (0.5 + margin)
+    half_r, half_c = (int(np.ceil(half_mm / step)) for step in spacing_mm)
     rc, cc = (r0 + r1) // 2, (c0 + c1) // 2
-    return slice(max(0, rc - half), min(rows, rc + half)), slice(max(0, cc - half), min(cols, cc + half))
+    return slice(max(0, rc - half_r), min(rows, rc + half_r)), slice(max(0, cc - half_c), min(cols, cc + half_c))
 
 
 def montage(images: dict, truth: dict, title: str, overlay: bool = True):
@@ -68,8 +73,10 @@ def montage(images: dict, truth: dict, title: str, overlay: bool = True):
     matplotlib.figure.Figure
     """
     es = int(truth["attrs"]["es_frame"])
+    row_mm, col_mm = truth["attrs"]["pixel_spacing_mm"]
+    aspect = float(row_mm / col_mm)  # non-square pixels (MESA-like) shown at their true shape
     sax = sorted(v for v in images if v.startswith("sax"))
-    sax_window = heart_window([truth["labels"][v][0] for v in sax])
+    sax_window = heart_window([truth["labels"][v][0] for v in sax], 0.5, (row_mm, col_mm))
     n_cols = max(len(sax), 4)
     fig, axes = plt.subplots(3, n_cols, figsize=(1.9 * n_cols, 6.2))
     for row, (phase, frame) in enumerate((("ED", 0), ("ES", es))):
@@ -79,7 +86,7 @@ def montage(images: dict, truth: dict, title: str, overlay: bool = True):
                 ax.axis("off")
                 continue
             view = sax[k]
-            _show(ax, images[view][frame], f"{view} {phase}", sax_window)
+            _show(ax, images[view][frame], f"{view} {phase}", sax_window, aspect)
             if overlay:
                 _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
                 _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
@@ -89,7 +96,7 @@ def montage(images: dict, truth: dict, title: str, overlay: bool = True):
     for j, (view, phase, frame) in enumerate((("lax_2ch", "ED", 0), ("lax_2ch", "ES", es),
                                               ("lax_4ch", "ED", 0), ("lax_4ch", "ES", es))):
         ax = axes[2, j]
-        _show(ax, images[view][frame], f"{view[-3:].upper()} {phase}", heart_window([truth["labels"][view][0]], 0.4))
+        _show(ax, images[view][frame], f"{view[-3:].upper()} {phase}", heart_window([truth["labels"][view][0]], 0.3, (row_mm, col_mm)), aspect)
         if overlay:
             _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
             _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
@@ -212,11 +219,31 @@ def planted_effects_figure(truth: pd.DataFrame):
 
 
 def measures_summary(truth: pd.DataFrame) -> pd.DataFrame:
-    """True volumes, EF and mass by protocol: mean (SD)."""
-    cols = {"lvedv_ml": "LVEDV (ml)", "lvesv_ml": "LVESV (ml)", "lvef_pct": "LVEF (%)", "lv_mass_g": "LV mass (g)",
-            "lvmi_g_m2": "LVMi (g/m2)"}
-    out = truth.groupby("protocol")[list(cols)].agg(lambda x: f"{x.mean():.1f} ({x.std():.1f})")
+    """True volumes, EF and mass by protocol and sex: mean (SD)."""
+    cols = {"lvedv_ml": "LVEDV (ml)", "lvedvi_ml_m2": "LVEDVi (ml/m2)", "lvesv_ml": "LVESV (ml)",
+            "lvef_pct": "LVEF (%)", "lv_mass_g": "LV mass (g)", "lvmi_g_m2": "LVMi (g/m2)"}
+    out = truth.groupby(["protocol", "sex"])[list(cols)].agg(lambda x: f"{x.mean():.1f} ({x.std():.1f})")
+    out.insert(0, "n", truth.groupby(["protocol", "sex"]).size())
     return out.rename(columns=cols)
+
+
+def protocols_table(truth: pd.DataFrame) -> pd.DataFrame:
+    """How each look was acquired: matrix, pixel spacing drawn, slices, frames, sequence."""
+    from cmrpipe.synth.protocols import protocol
+
+    rows = {}
+    for name, group in truth.groupby("protocol", sort=False):
+        p = protocol(name, int(group.n_frames.iloc[0]))
+        rows[name] = {
+            "sequence": f"{p.sequence} (TE {p.echo_ms:g} ms, TR {p.repetition_ms:g} ms)",
+            "matrix (rows x columns)": f"{p.rows} x {p.cols}",
+            "row spacing (mm)": f"{group.pixel_row_mm.min():.2f}-{group.pixel_row_mm.max():.2f}",
+            "column spacing (mm)": f"{group.pixel_col_mm.min():.2f}-{group.pixel_col_mm.max():.2f}",
+            "SAX slice / gap (mm)": f"{p.thickness_mm:g} / {p.gap_mm:g}",
+            "SAX slices": f"{group.n_sax_slices.min()}-{group.n_sax_slices.max()}",
+            "cine frames": str(p.n_frames),
+        }
+    return pd.DataFrame(rows)
 
 
 def faults_table(truth: pd.DataFrame) -> pd.DataFrame:
