@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from cmrpipe.geometry import points_lps_to_ijk
+from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
 from cmrpipe.synth import anatomy, faults, inlinevf, labels, render, subjects
 from cmrpipe.synth.body import Chest
@@ -197,14 +198,6 @@ def subject_key(protocol_name: str, index: int) -> str:
     return f"{protocol_name}_{index + 1:04d}"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     """Draw one subject: demographics, heart, pose, chest, planes (nothing rendered yet)."""
     rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index])
@@ -328,7 +321,7 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
            **{f"heart_{k}": v for k, v in dataclasses.asdict(heart).items() if isinstance(v, float)}}
     if protocol_name == "ukb":
         row["eid"] = UKB_EID_BASE + index + 1
-    listing = {str(p.relative_to(out_dir)): _sha256(p) for p in files}
+    listing = {str(p.relative_to(out_dir)): sha256_file(p) for p in files}
     _write_atomic(_marker(out_dir, key), json.dumps({"truth": row, "files": listing}, default=float))
     return row
 
@@ -600,7 +593,7 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
                                                                      index=False)
     for name in ("truth/subjects.csv", "truth/planted_effects.csv", "truth/README.md", "labels/covariates.csv",
                  "labels/manual_mass.csv"):
-        listing[name] = _sha256(out_dir / name)
+        listing[name] = sha256_file(out_dir / name)
     manifest = pd.DataFrame(sorted(listing.items()), columns=["path", "sha256"])
     manifest.to_csv(out_dir / "manifest.csv", index=False)
     write_manifest_yaml(config, truth, out_dir / "manifest.yaml")
@@ -627,7 +620,7 @@ def write_manifest_yaml(config: SynthConfig, truth: pd.DataFrame, path: Path) ->
         subjects_list.append({"key": row.key, "protocol": row.protocol, "images": images,
                               "contours": f"labels/contours/{row.key}.csv",
                               "landmarks": f"labels/landmarks/{row.key}.csv"})
-    document = {"schema": "cmrpipe-cohort/1",
+    document = {"schema": SCHEMA,
                 "name": f"synthetic-{config.profile}-seed{config.seed}",
                 "checksums": "manifest.csv", "covariates": "labels/covariates.csv",
                 "manual_mass": "labels/manual_mass.csv", "truth": "truth/subjects.csv",

@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.valuerep import format_number_as_ds
 
 from cmrpipe.geometry import ImagePlane
 from cmrpipe.synth.protocols import Protocol
@@ -119,9 +120,10 @@ def image_dataset(pixels: np.ndarray, plane: ImagePlane, *, subject: dict, serie
     ds.SeriesNumber = series.number
     ds.SeriesDescription = series.description
     ds.InstanceNumber = instance
-    ds.ImagePositionPatient = [f"{x:.6f}" for x in plane.position_lps]
-    ds.ImageOrientationPatient = [f"{x:.8f}" for x in plane.orientation]
-    ds.PixelSpacing = [f"{x:.6f}" for x in plane.pixel_spacing_mm]
+    # geometry at the full precision a 16-character DS holds (patient coordinates round-trip to 1e-6 mm)
+    ds.ImagePositionPatient = [format_number_as_ds(float(x)) for x in plane.position_lps]
+    ds.ImageOrientationPatient = [format_number_as_ds(float(x)) for x in plane.orientation]
+    ds.PixelSpacing = [format_number_as_ds(float(x)) for x in plane.pixel_spacing_mm]
     ds.SliceThickness = f"{plane.thickness_mm:.3f}"
     if spacing_between_slices_mm is not None:
         ds.SpacingBetweenSlices = f"{spacing_between_slices_mm:.3f}"

@@ -28,7 +28,7 @@ FAULTS = (
     Fault("truncated_file", "mesa", "ingest", "unreadable DICOM file (truncated)"),
     Fault("missing_geometry", "mesa", "ingest", "ImagePositionPatient missing"),
     Fault("missing_frame", "mesa", "ingest", "cine frames missing from a short-axis slice"),
-    Fault("duplicate_slice", "mesa", "ingest", "duplicate short-axis slice positions"),
+    Fault("duplicate_slice", "mesa", "geometry", "duplicate short-axis slice positions"),
     Fault("broken_overlay", "ukb", "ingest", "InlineVF overlay data shorter than rows x columns"),
     Fault("missing_labels", "ukb", "labels", "contour and landmark files missing"),
     Fault("corrupt_zip", "ukb", "ingest", "corrupt zip file"),
