@@ -1,0 +1,255 @@
+"""Reading DICOM images from a subject's sources: folders (any names, nested) and UK Biobank bulk zips.
+
+Every file becomes one :class:`Image` (geometry, cine position, pixels, and an
+InlineVF overlay where there is one) or a :class:`SubjectDataError` that names the
+file. Identifiers (PatientName, PatientID, dates) are never read into an Image.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from cmrpipe.geometry import plane_affine
+from cmrpipe.io.errors import SubjectDataError
+
+# files that are never images: skipped without complaint
+NOT_IMAGES = {".txt", ".csv", ".json", ".xml", ".md", ".html", ".pdf", ".yaml", ".yml", ".log"}
+REQUIRED_GEOMETRY = ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient")
+# the only elements parsed (identifiers are never read); the overlay group 0x6000 is added by tag
+TAGS = ["SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "InstanceNumber", "TriggerTime",
+        "CardiacNumberOfImages", *REQUIRED_GEOMETRY, "SliceThickness", "SpacingBetweenSlices", "SamplesPerPixel",
+        "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
+        "PixelRepresentation", "NumberOfFrames", "PixelData",
+        0x60000010, 0x60000011, 0x60000022, 0x60000040, 0x60000050, 0x60000100, 0x60000102, 0x60003000]
+_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
+
+
+@dataclass
+class Image:
+    """One DICOM image, without identifiers.
+
+    Attributes
+    ----------
+    path : str
+        Where it came from, relative to the cohort root (``zip/member`` inside a zip).
+    sop_uid, series_uid, description : str
+    instance : int
+    trigger_ms : float
+        TriggerTime (NaN when absent).
+    n_cardiac : int
+        CardiacNumberOfImages (0 when absent).
+    position_lps : (3,) float array
+        ImagePositionPatient, mm.
+    orientation : (6,) float array
+        ImageOrientationPatient.
+    spacing_mm : (2,) float array
+        PixelSpacing (between rows, between columns).
+    thickness_mm : float
+    spacing_between_slices_mm : float
+        SpacingBetweenSlices (NaN when absent).
+    pixels : (rows, cols) array
+    overlay : (rows, cols) bool array or None
+        The group 0x6000 overlay, decoded (LSB first), where present.
+    """
+
+    path: str
+    sop_uid: str
+    series_uid: str
+    description: str
+    instance: int
+    trigger_ms: float
+    n_cardiac: int
+    position_lps: np.ndarray
+    orientation: np.ndarray
+    spacing_mm: np.ndarray
+    thickness_mm: float
+    spacing_between_slices_mm: float
+    pixels: np.ndarray
+    overlay: np.ndarray | None = None
+
+    @property
+    def normal(self) -> np.ndarray:
+        """Unit plane normal, row direction x column direction."""
+        return np.cross(self.orientation[:3], self.orientation[3:])
+
+    @property
+    def affine_ijk_to_lps(self) -> np.ndarray:
+        """The (row, col, k) -> LPS affine of this image's plane."""
+        return plane_affine(self.position_lps, self.orientation, self.spacing_mm)
+
+
+def _float(ds, keyword: str, default: float = float("nan")) -> float:
+    value = ds.get(keyword)
+    try:
+        return float(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _pixels(ds, h: dict) -> np.ndarray:
+    """Pixel data: native little-endian single-frame greyscale read directly, anything else by pydicom."""
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if "file_meta" in ds.__dict__ else ""
+    bits, rows, cols = h["BitsAllocated"] or 0, h["Rows"] or 0, h["Columns"] or 0
+    if (syntax in _NATIVE and bits in (8, 16) and (h["SamplesPerPixel"] or 1) == 1
+            and (h["NumberOfFrames"] or 1) == 1 and h["PhotometricInterpretation"] in ("MONOCHROME1", "MONOCHROME2")):
+        signed, stored = bool(h["PixelRepresentation"]), h["BitsStored"] or bits
+        if not (signed and stored < bits):
+            data = ds.get_item(0x7FE00010).value
+            if len(data) < rows * cols * bits // 8:
+                raise ValueError(f"{len(data)} bytes of pixel data for {rows} x {cols} x {bits // 8}")
+            pixels = np.frombuffer(data, f"<{'i' if signed else 'u'}{bits // 8}", rows * cols).reshape(rows, cols)
+            return pixels & ((1 << stored) - 1) if stored < bits else pixels  # bits above HighBit are not image
+    return ds.pixel_array
+
+
+def decode_overlay(ds, key: str, path: str, group: int = 0x6000) -> np.ndarray | None:
+    """A dataset's 1-bit overlay as a boolean (rows, cols) mask, or None when it has none.
+
+    Raises
+    ------
+    SubjectDataError
+        When OverlayData holds fewer bits than OverlayRows x OverlayColumns.
+    """
+    if (group, 0x3000) not in ds:
+        return None
+    rows, cols = int(ds[group, 0x0010].value), int(ds[group, 0x0011].value)
+    n_bits = len(ds[group, 0x3000].value) * 8
+    if n_bits < rows * cols:
+        raise SubjectDataError(key, path, "ingest", f"InlineVF overlay data shorter than rows x columns "
+                                                    f"({n_bits} bits for {rows} x {cols})")
+    return ds.overlay_array(group).astype(bool)
+
+
+# value representation of each element read (for the raw little-endian path)
+_KIND = {0x00080018: "str", 0x0020000E: "str", 0x0008103E: "str", 0x00200013: "int", 0x00181060: "float",
+         0x00181090: "int", 0x00280030: "floats", 0x00200032: "floats", 0x00200037: "floats", 0x00180050: "float",
+         0x00180088: "float", 0x00280002: "us", 0x00280004: "str", 0x00280010: "us", 0x00280011: "us",
+         0x00280100: "us", 0x00280101: "us", 0x00280102: "us", 0x00280103: "us", 0x00280008: "int"}
+_KEYWORD = {"SOPInstanceUID": 0x00080018, "SeriesInstanceUID": 0x0020000E, "SeriesDescription": 0x0008103E,
+            "InstanceNumber": 0x00200013, "TriggerTime": 0x00181060, "CardiacNumberOfImages": 0x00181090,
+            "PixelSpacing": 0x00280030, "ImagePositionPatient": 0x00200032, "ImageOrientationPatient": 0x00200037,
+            "SliceThickness": 0x00180050, "SpacingBetweenSlices": 0x00180088, "SamplesPerPixel": 0x00280002,
+            "PhotometricInterpretation": 0x00280004, "Rows": 0x00280010, "Columns": 0x00280011,
+            "BitsAllocated": 0x00280100, "BitsStored": 0x00280101, "HighBit": 0x00280102,
+            "PixelRepresentation": 0x00280103, "NumberOfFrames": 0x00280008}
+
+
+def _header(ds) -> dict:
+    """The elements of :data:`TAGS` as Python values, keyed by keyword (absent or empty: None).
+
+    For the little-endian transfer syntaxes the raw bytes are parsed directly (pydicom's
+    value conversion costs more than reading the file); otherwise pydicom converts them.
+    """
+    raw_path = str(ds.file_meta.get("TransferSyntaxUID", "")) in _NATIVE if "file_meta" in ds.__dict__ else False
+    out = {}
+    for keyword, tag in _KEYWORD.items():
+        if tag not in ds:
+            out[keyword] = None
+            continue
+        element = ds.get_item(tag)
+        value = element.value
+        if not raw_path or not isinstance(value, bytes):
+            value = ds[tag].value
+            if value in (None, "") or (isinstance(value, (list, tuple, pydicom.multival.MultiValue)) and not value):
+                out[keyword] = None
+            elif _KIND[tag] == "floats":
+                out[keyword] = [float(v) for v in (value if isinstance(value, (list, tuple, pydicom.multival.MultiValue))
+                                                   else [value])]
+            else:
+                out[keyword] = {"str": str, "int": int, "float": float, "us": int}[_KIND[tag]](value)
+            continue
+        kind = _KIND[tag]
+        if kind == "us":
+            out[keyword] = int.from_bytes(value[:2], "little") if len(value) >= 2 else None
+            continue
+        text = value.decode("ascii", "replace").strip("\0 ")
+        if not text:
+            out[keyword] = None
+        elif kind == "floats":
+            out[keyword] = [float(v) for v in text.split("\\")]
+        else:
+            out[keyword] = {"str": str, "int": lambda t: int(float(t)), "float": float}[kind](text)
+    return out
+
+
+def read_image(source, key: str, path: str) -> Image | None:
+    """Read one DICOM file (a path or bytes); None for a DICOM file that holds no image.
+
+    Raises
+    ------
+    SubjectDataError
+        Not DICOM, unreadable (e.g. truncated), or missing geometry; names the file.
+    """
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        ds = pydicom.dcmread(fp, specific_tags=TAGS)
+        if "PixelData" not in ds:
+            return None  # DICOMDIR, structured reports, presentation states
+        h = _header(ds)
+    except InvalidDicomError:
+        raise SubjectDataError(key, path, "ingest", "not a DICOM file") from None
+    except Exception as err:  # pydicom raises many kinds on damaged files
+        raise SubjectDataError(key, path, "ingest", f"unreadable DICOM file ({type(err).__name__}: {err})") from None
+    missing = [k for k in REQUIRED_GEOMETRY if not h[k]]
+    if missing:
+        raise SubjectDataError(key, path, "ingest", f"{', '.join(missing)} missing")
+    if len(h["ImagePositionPatient"]) != 3 or len(h["ImageOrientationPatient"]) != 6 or len(h["PixelSpacing"]) != 2:
+        raise SubjectDataError(key, path, "ingest", "ImagePositionPatient, ImageOrientationPatient or PixelSpacing "
+                               "has the wrong number of values")
+    try:
+        pixels = _pixels(ds, h)
+    except Exception as err:
+        raise SubjectDataError(key, path, "ingest",
+                               f"unreadable DICOM file (truncated): pixel data could not be decoded ({err})") from None
+    nan = float("nan")
+    return Image(
+        path=path, sop_uid=h["SOPInstanceUID"] or "", series_uid=h["SeriesInstanceUID"] or "",
+        description=h["SeriesDescription"] or "", instance=h["InstanceNumber"] or 0,
+        trigger_ms=nan if h["TriggerTime"] is None else h["TriggerTime"], n_cardiac=h["CardiacNumberOfImages"] or 0,
+        position_lps=np.asarray(h["ImagePositionPatient"], float),
+        orientation=np.asarray(h["ImageOrientationPatient"], float), spacing_mm=np.asarray(h["PixelSpacing"], float),
+        thickness_mm=nan if h["SliceThickness"] is None else h["SliceThickness"],
+        spacing_between_slices_mm=nan if h["SpacingBetweenSlices"] is None else h["SpacingBetweenSlices"],
+        pixels=pixels, overlay=decode_overlay(ds, key, path))
+
+
+def read_folder(root: Path, folder: str, key: str) -> list[Image]:
+    """Every image under ``root/folder`` (any file names, nested folders; zips inside are opened)."""
+    base = Path(root) / folder
+    if not base.is_dir():
+        raise SubjectDataError(key, folder, "ingest", "image folder missing")
+    images = []
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = str(path.relative_to(root))
+        if path.suffix.lower() == ".zip":
+            images += read_zip(root, rel, key)
+        elif path.suffix.lower() not in NOT_IMAGES and path.name != "DICOMDIR":
+            image = read_image(path, key, rel)
+            if image is not None:
+                images.append(image)
+    return images
+
+
+def read_zip(root: Path, zip_path: str, key: str) -> list[Image]:
+    """Every image in a (UK Biobank bulk) zip; members named ``*.dcm`` or without an extension."""
+    try:
+        with zipfile.ZipFile(Path(root) / zip_path) as z:
+            members = [n for n in z.namelist() if not n.endswith("/") and Path(n).suffix.lower() not in NOT_IMAGES]
+            images = []
+            for name in sorted(members):
+                image = read_image(z.read(name), key, f"{zip_path}/{name}")
+                if image is not None:
+                    images.append(image)
+            return images
+    except FileNotFoundError:
+        raise SubjectDataError(key, zip_path, "ingest", "zip file missing") from None
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as err:
+        raise SubjectDataError(key, zip_path, "ingest", f"corrupt zip file ({err})") from None
