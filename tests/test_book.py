@@ -53,6 +53,9 @@ def test_book_builds_with_published_values(tmp_path, write_params):
     cohort_page = (index.parent / "00b_synthetic_cohort.html").read_text()
     assert cohort_page.count("<img") >= 5             # the montages and the planted-effects figure
     assert "Paper A Table 1, MESA CMR" in cohort_page and "61.5 (10.1)" in cohort_page
+    prep_page = (index.parent / "01_data_preparation.html").read_text()
+    assert prep_page.count("<img") >= 2 and "Exclusions" in prep_page  # the two cohort flows
+    assert "published (Paper A)" in prep_page and "2622 (52.4)" in prep_page
 
     # a Sphinx warning, here an unresolved glue key in the prose, fails the build
     (book / "intro.md").write_text("# Intro\n\nSee {glue:text}`no_such_key`.\n")

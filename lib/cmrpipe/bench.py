@@ -131,11 +131,93 @@ def bench_synth(n_subjects: int = 2) -> dict[str, float]:
     return out
 
 
+def _bare_read(cohort: Path) -> int:
+    """The baseline: ``pydicom.dcmread`` and pixel decode of every DICOM file of a cohort (zips included)."""
+    import io
+    import zipfile
+
+    import pydicom
+
+    n = 0
+    for path in sorted(cohort.rglob("*")):
+        if path.suffix == ".dcm":
+            pydicom.dcmread(path).pixel_array
+            n += 1
+        elif path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                for name in z.namelist():
+                    if name.endswith(".dcm"):
+                        pydicom.dcmread(io.BytesIO(z.read(name))).pixel_array
+                        n += 1
+    return n
+
+
+def _mb(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def _subset_manifest(manifest: Path, n_per_protocol: int) -> Path:
+    document = yaml.safe_load(manifest.read_text())
+    kept, counts = [], {}
+    for subject in document["subjects"]:
+        counts[subject["protocol"]] = counts.get(subject["protocol"], 0) + 1
+        if counts[subject["protocol"]] <= n_per_protocol:
+            kept.append(subject)
+    path = manifest.with_name(f"manifest_{n_per_protocol}.yaml")
+    path.write_text(yaml.safe_dump({**document, "subjects": kept}, sort_keys=False))
+    return path
+
+
+def bench_ingest(n_subjects: int = 8, repeats: int = 3) -> dict[str, float]:
+    """Data preparation's throughput against bare pydicom, and its cost at three cohort sizes.
+
+    ``ingest_over_bare_read`` is the throughput of ``ingest_cohort`` (one process:
+    checksums, views, geometry, overlays, labels, HDF5 with the default lzf compression)
+    divided by that of bare ``pydicom.dcmread`` + pixel decode of the same files,
+    interleaved in one process (goal >= 0.8); ``ingest_raw_over_bare_read`` the same
+    with an uncompressed store. ``ingest_s_<n>`` is the time for n subjects per protocol (n, 2n, 4n
+    over 4): a linear cost gives equal ``ingest_s_per_subject_<n>``.
+    """
+    from cmrpipe.io.store import ingest_cohort
+    from cmrpipe.synth.cohort import config_for, generate_cohort
+
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        config = config_for("default", seed=2, n_subjects=n_subjects, faults=False, workers=os.cpu_count() or 1)
+        generate_cohort(config, tmp / "cohort", progress=False)
+        manifest = tmp / "cohort" / "manifest.yaml"
+        bare, ours, raw = [], [], []
+        for r in range(repeats):
+            start = time.perf_counter()
+            n_files = _bare_read(tmp / "cohort")
+            bare.append(time.perf_counter() - start)
+            ours.append(_timed(lambda: ingest_cohort(manifest, tmp / f"store_{r}", workers=1, progress=False)))
+            raw.append(_timed(lambda: ingest_cohort(manifest, tmp / f"raw_{r}", workers=1, progress=False,
+                                                    compression=None)))
+            out["store_mb_per_subject"] = _mb(tmp / f"store_{r}") / (2 * n_subjects)
+            out["raw_store_mb_per_subject"] = _mb(tmp / f"raw_{r}") / (2 * n_subjects)
+            shutil.rmtree(tmp / f"store_{r}")
+            shutil.rmtree(tmp / f"raw_{r}")
+        out["files"] = n_files
+        out["bare_read_files_per_s"] = n_files / statistics.median(bare)
+        out["ingest_subjects_per_s"] = 2 * n_subjects / statistics.median(ours)
+        out["ingest_over_bare_read"] = statistics.median(bare) / statistics.median(ours)
+        out["ingest_raw_over_bare_read"] = statistics.median(bare) / statistics.median(raw)
+        for n in (n_subjects // 4, n_subjects // 2, n_subjects):
+            seconds = _timed(lambda: ingest_cohort(_subset_manifest(manifest, n), tmp / f"store_n{n}", workers=1,
+                                                   progress=False))
+            out[f"ingest_s_{2 * n}_subjects"] = seconds
+            out[f"ingest_s_per_subject_{2 * n}"] = seconds / (2 * n)
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
     "runner": bench_runner,
     "published": bench_published,
     "book": bench_book,
     "synth": bench_synth,
+    "ingest": bench_ingest,
 }
 
 

@@ -1,8 +1,9 @@
-"""The command line: ``cmrpipe run``, ``cmrpipe book``, ``cmrpipe synth``.
+"""The command line: ``cmrpipe run``, ``cmrpipe book``, ``cmrpipe synth``, ``cmrpipe manifest``.
 
 ``cmrpipe run --params FILE [--chapters 01,03] [--force]`` executes the chapters
 into the run directory and ``book/``; ``cmrpipe book`` builds the HTML book and
-prints the path of its ``index.html``. Errors are printed in plain words and end
+prints the path of its ``index.html``; ``cmrpipe manifest DIR`` writes a cohort
+manifest (with the sha256 of every file) for a folder of DICOM. Errors are printed in plain words and end
 the command with a non-zero exit status.
 """
 
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 
 from cmrpipe import book, runner
+from cmrpipe.io.manifest import ManifestError
 from cmrpipe.params import ParamsError
-from cmrpipe.synth.cohort import SynthConfigError
 from cmrpipe.paths import BOOK_CONFIG, BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
+from cmrpipe.synth.cohort import SynthConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     syn.add_argument("--sentinel", default="", help="plant this string in PatientName/PatientID")
     syn.add_argument("--no-faults", action="store_true", help="plant no faulty subjects")
+
+    man = sub.add_parser("manifest", help="write manifest.yaml and manifest.csv for a folder of DICOM")
+    man.add_argument("folder", type=Path, help="a folder per subject (DICOM, any names) and/or UK Biobank zips")
+    man.add_argument("--name", default=None, help="the cohort's name (default: the folder's)")
 
     bk = sub.add_parser("book", help="build the HTML book from the executed chapters")
     bk.add_argument("--book-dir", type=Path, default=BOOK_DIR)
@@ -67,8 +73,14 @@ def main(argv: list[str] | None = None) -> int:
                                 protocols=tuple(args.protocol or ("mesa", "ukb")), workers=args.workers,
                                 sentinel=args.sentinel, faults=not args.no_faults)
             truth = generate_cohort(config, args.out)
-            print(f"{len(truth)} subjects in {args.out} (manifest: {args.out / 'manifest.csv'})")
-    except (ParamsError, runner.RunnerError, book.BookError, SynthConfigError) as err:
+            print(f"{len(truth)} subjects in {args.out} (manifest: {args.out / 'manifest.yaml'})")
+        elif args.command == "manifest":
+            from cmrpipe.io.manifest import load_manifest, write_manifest
+
+            path = write_manifest(args.folder, args.name)
+            print(f"{len(load_manifest(path).subjects)} subjects in {path}; add label files by hand "
+                  "(data_manifest/README.md)")
+    except (ParamsError, runner.RunnerError, book.BookError, SynthConfigError, ManifestError) as err:
         print(f"cmrpipe {args.command}: {err}", file=sys.stderr)
         return 1
     except OSError as err:
