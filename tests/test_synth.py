@@ -227,6 +227,31 @@ def test_finished_cohort_with_other_parameters_is_refused(cohort):
     assert len(generate_cohort(more_workers, out, progress=False)) == 2  # workers do not change the cohort
 
 
+def test_a_cohort_of_another_generator_version_is_refused_and_the_runs_own_is_remade(tmp_path, monkeypatch):
+    from cmrpipe.params import Params
+    from cmrpipe.paths import PARAMS_DIR
+    from cmrpipe.synth import cohort as synth_cohort
+
+    config = config_for("smoke", seed=2, n_subjects=1, protocols=("mesa",), **TINY)
+    generate_cohort(config, tmp_path / "c", progress=False)
+    monkeypatch.setattr(synth_cohort, "GENERATOR_VERSION", synth_cohort.GENERATOR_VERSION + 1)
+    with pytest.raises(synth_cohort.StaleCohortError, match="differing: generator_version"):
+        generate_cohort(config, tmp_path / "c", progress=False)
+
+    import dataclasses
+
+    params = dataclasses.replace(Params.from_yaml(PARAMS_DIR / "smoke.yaml"), runs_dir=str(tmp_path / "runs"),
+                                 n_subjects=1, protocols=["mesa"])
+    run_cohort = params.run_dir / "cohort"
+    monkeypatch.setattr(synth_cohort, "config_for", lambda *a, **k: config)
+    synth_cohort.cohort_for_run(params, progress=False)
+    monkeypatch.setattr(synth_cohort, "GENERATOR_VERSION", synth_cohort.GENERATOR_VERSION + 1)
+    out, truth = synth_cohort.cohort_for_run(params, progress=False)
+    assert out == run_cohort and len(truth) == 1
+    assert json.loads((out / "cohort.json").read_text())["config"]["generator_version"] == \
+        synth_cohort.GENERATOR_VERSION
+
+
 def test_unfinished_cohort_resumes_only_with_its_own_parameters(tmp_path):
     config = config_for("smoke", seed=2, n_subjects=2, protocols=("mesa",), **TINY)
     out = tmp_path / "c"

@@ -91,8 +91,17 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
+GENERATOR_VERSION = 2
+"""Changes whenever the generator writes different files for the same parameters: a cohort
+made by another version is not reused."""
+
+
 class SynthConfigError(ValueError):
     """A generator parameter that cannot be used; raised before any file is written."""
+
+
+class StaleCohortError(SynthConfigError):
+    """A cohort made with the same parameters by another version of the generator."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +166,7 @@ class SynthConfig:
         """The configuration as JSON-ready data; a sentinel is recorded by its hash, never in clear."""
         values = {**dataclasses.asdict(self), "protocols": list(self.protocols)}
         values["sentinel"] = hashlib.sha256(self.sentinel.encode()).hexdigest()[:16] if self.sentinel else ""
-        return values
+        return values | {"generator_version": GENERATOR_VERSION}
 
     def fingerprint(self) -> dict:
         """What decides the cohort's content (everything but the number of workers)."""
@@ -556,7 +565,8 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
             made = {k: v for k, v in made.items() if k != "workers"}
             if made != wanted:
                 changed = sorted(k for k in made.keys() | wanted.keys() if made.get(k) != wanted.get(k))
-                raise SynthConfigError(f"{out_dir} holds an {state} cohort made with other parameters "
+                error = StaleCohortError if changed == ["generator_version"] else SynthConfigError
+                raise error(f"{out_dir} holds an {state} cohort made with other parameters "
                                        f"(differing: {', '.join(changed)}); choose another folder or delete it")
             if state == "finished":
                 return pd.read_csv(out_dir / "truth" / "subjects.csv")
@@ -642,14 +652,19 @@ def cohort_for_run(params, progress: bool = True) -> tuple[Path, pd.DataFrame] |
     -------
     (Path, DataFrame) or None
         The cohort folder and its truth table; None when the run's cohort is not
-        synthetic (``cohort_manifest`` names a real cohort).
+        synthetic (``cohort_manifest`` names a real cohort). A cohort in the run
+        folder made by another generator version is deleted and made again.
     """
     if params.cohort_manifest != "synthetic":
         return None
     config = config_for(params.synth_profile, seed=params.seed, n_subjects=params.n_subjects,
                         protocols=tuple(params.protocols), workers=os.cpu_count() or 1)
     out = params.run_dir / "cohort"
-    return out, generate_cohort(config, out, progress=progress)
+    try:
+        return out, generate_cohort(config, out, progress=progress)
+    except StaleCohortError:  # the run's own cohort, made by an older generator: make it again
+        shutil.rmtree(out)
+        return out, generate_cohort(config, out, progress=progress)
 
 
 def example_subjects(truth: pd.DataFrame) -> dict[str, str]:
