@@ -146,10 +146,14 @@ def test_unchanged_subjects_are_not_read_again(clean_cohort, tmp_path):
 
 
 def test_identifiers_never_reach_the_store(clean_cohort):
-    _, _, store, _, _ = clean_cohort
+    cohort, _, store, _, _ = clean_cohort
+    ds = pydicom.dcmread(_mesa_sax(cohort)[0])
+    identifiers = [str(ds.PatientName).encode(), str(ds.PatientID).encode(), str(ds.PatientBirthDate).encode(),
+                   str(ds.StudyDate).encode()]
     for path in store.iterdir():
         data = path.read_bytes()
-        assert b"SYNTH^" not in data and b"9000" not in data[:0]  # PatientName; PatientIDs are never read
+        for identifier in identifiers:
+            assert identifier not in data, (path.name, identifier)
     with h5py.File(store / "mesa_0001.h5") as s:
         names = []
         s.visit(names.append)
@@ -325,9 +329,84 @@ def test_overlay_decoding_is_bit_exact_and_lsb_first(tmp_path, rng):
     raw = np.frombuffer(pydicom.dcmread(io.BytesIO(buffer.getvalue()))[0x6000, 0x3000].value, np.uint8)
     independent = np.unpackbits(raw, bitorder="little")[: mask.size].reshape(mask.shape).astype(bool)
     assert np.array_equal(independent, mask)
-    example = pydicom.dcmread(get_testdata_file("examples_overlay.dcm"))
-    decoded = dicom.decode_overlay(example, "k", "examples_overlay.dcm")
-    assert decoded.shape == (example[0x6000, 0x0010].value, example[0x6000, 0x0011].value) and decoded.any()
+    path = get_testdata_file("examples_overlay.dcm")
+    example = pydicom.dcmread(path)
+    assert np.array_equal(dicom.read_image(path, "k", "examples_overlay.dcm").overlay, example.overlay_array(0x6000))
+
+
+def test_overlay_origin_places_a_smaller_overlay(rng):
+    from cmrpipe.synth.dicom import add_overlay
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    mask = rng.random((20, 30)) < 0.4
+    add_overlay(ds, mask, "test")
+    ds[0x6000, 0x0050].value = [11, 21]  # 1-based (row, col) of the overlay's first pixel
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    overlay = dicom.read_image(buffer.getvalue(), "k", "x.dcm").overlay
+    assert overlay.shape == (ds.Rows, ds.Columns)
+    assert np.array_equal(overlay[10:30, 20:50], mask) and overlay.sum() == mask.sum()
+    ds[0x6000, 0x0050].value = [60, 60]
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(SubjectDataError, match="does not fit"):
+        dicom.read_image(buffer.getvalue(), "k", "x.dcm")
+
+
+def test_multiframe_and_non_images_are_named():
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    ds.NumberOfFrames = 2
+    ds.PixelData = ds.PixelData * 2
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    with pytest.raises(SubjectDataError, match=r"mf.dcm: multi-frame \(enhanced\)"):
+        dicom.read_image(buffer.getvalue(), "k", "mf.dcm")
+    assert [dicom.is_candidate(n) for n in ("a/IM_1", "a/.DS_Store", "manifest.cvs", "__MACOSX/x.dcm")] == \
+        [True, False, False, False]
+
+
+def test_stray_and_unlisted_files_do_not_exclude_a_subject(clean_cohort, tmp_path):
+    cohort = _copy(clean_cohort, tmp_path)
+    (cohort / "mesa" / "dicom" / "mesa_0001" / ".DS_Store").write_bytes(b"\0\1junk")
+    (cohort / "mesa" / "dicom" / "mesa_0001" / "SAX" / "notes.txt").write_text("reader's notes")
+    shutil.copy(_mesa_sax(cohort, "mesa_0001")[0], cohort / "mesa" / "dicom" / "mesa_0001" / "unlisted.dcm")
+    _refresh_checksums(cohort)  # lists .DS_Store and notes.txt; unlisted.dcm stays out of the manifest
+    table = pd.read_csv(cohort / "manifest.csv")
+    table = table[~table.path.str.endswith("unlisted.dcm")]
+    table = pd.concat([table, pd.DataFrame({"path": ["mesa/dicom/mesa_0001/.DS_Store", "mesa/dicom/mesa_0001/SAX/notes.txt"],
+                                            "sha256": [sha256_file(cohort / "mesa/dicom/mesa_0001/.DS_Store"),
+                                                       sha256_file(cohort / "mesa/dicom/mesa_0001/SAX/notes.txt")]})])
+    table.to_csv(cohort / "manifest.csv", index=False)
+    index, exclusions = ingest_cohort(cohort / "manifest.yaml", tmp_path / "store", progress=False)
+    assert exclusions.empty and (index.status == "included").all()  # the unlisted duplicate image is never read
+
+
+def test_a_series_that_is_not_an_lv_cine_is_left_out(clean_cohort):
+    manifest = load_manifest(clean_cohort[0] / "manifest.yaml")
+    images = dicom.read_files(clean_cohort[0], manifest.subject_files(manifest.subjects[0]), "mesa_0001")
+    sax = [i for i in images if i.description == "SAX cine"]
+    lax = [i for i in images if i.description != "SAX cine"]
+    import copy
+
+    localizer = [copy.copy(i) for i in (sax[0], lax[0], lax[-1])]  # three planes of other orientations
+    for i in localizer:
+        i.series_uid, i.description = "localizer-uid", ""
+    tagging = [copy.copy(i) for i in sax[:8]]
+    for i in tagging:
+        i.series_uid, i.description = "tag-uid", "tagging SA grid"
+    grouped = views.group_views(images + localizer + tagging, "mesa_0001")
+    assert len(grouped["sax"]) == len(sax) and set(grouped) == {"sax", "lax_2ch", "lax_4ch"}
+
+
+def test_a_second_ingest_in_one_process_sees_the_edited_manifest(clean_cohort, tmp_path):
+    cohort = _copy(clean_cohort, tmp_path)
+    store = tmp_path / "store"
+    ingest_cohort(cohort / "manifest.yaml", store, progress=False)
+    target = _mesa_sax(cohort, "mesa_0002")[0]
+    _rewrite(target, lambda ds: setattr(ds, "SeriesDescription", "SAX cine"))  # same content, new bytes
+    _refresh_checksums(cohort)
+    index, exclusions = ingest_cohort(cohort / "manifest.yaml", store, progress=False)
+    assert exclusions.empty and (index.status == "included").all()
 
 
 def test_filled_overlay_matches_the_drawn_polygons():
@@ -359,7 +438,8 @@ def ndimage_dilate(mask):
 def test_views_are_classified_by_description_then_geometry(clean_cohort):
     assert views.classify_description("cine_segmented_lax_4ch") == "lax_4ch"
     assert views.classify_description("SA cine") == "sax"
-    images = dicom.read_folder(clean_cohort[0], "mesa/dicom/mesa_0001", "mesa_0001")
+    manifest = load_manifest(clean_cohort[0] / "manifest.yaml")
+    images = dicom.read_files(clean_cohort[0], manifest.subject_files(manifest.subjects[0]), "mesa_0001")
     by_description = views.group_views(images, "mesa_0001")
     for image in images:  # an anonymiser blanked every description
         image.description = ""
@@ -449,3 +529,19 @@ def test_fast_header_and_pixels_agree_with_pydicom(name):
     assert image.spacing_mm.tolist() == [float(x) for x in ds.PixelSpacing]
     assert image.sop_uid == ds.SOPInstanceUID and image.series_uid == ds.SeriesInstanceUID
     assert image.thickness_mm == float(ds.SliceThickness) and image.instance == int(ds.InstanceNumber)
+
+
+def test_missing_apical_coverage_is_a_qc_exclusion(clean_cohort, tmp_path):
+    cohort = _copy(clean_cohort, tmp_path)
+    path = cohort / "labels" / "contours" / "mesa_0001.csv"
+    table = pd.read_csv(path)
+    files = _mesa_sax(cohort)
+    n_slices = len(files) // 4
+    last_ed = pydicom.dcmread(files[(n_slices - 1) * 4], stop_before_pixels=True)  # the apical slice at ED
+    mid = table[(table.phase == "ED") & (table.slice == n_slices // 2)]
+    table = table[~((table.phase == "ED") & (table.slice == n_slices))]
+    table = pd.concat([table, mid.assign(slice=n_slices, sop_instance_uid=last_ed.SOPInstanceUID)])
+    table.to_csv(path, index=False)
+    _, exclusions = _ingest_one(cohort, tmp_path, "mesa_0001")
+    row = exclusions.iloc[0]
+    assert row.stage == "qc" and row.reason.startswith("apical coverage missing"), row.reason

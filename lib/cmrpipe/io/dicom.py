@@ -20,8 +20,22 @@ from pydicom.errors import InvalidDicomError
 from cmrpipe.geometry import plane_affine
 from cmrpipe.io.errors import SubjectDataError
 
-# files that are never images: skipped without complaint
-NOT_IMAGES = {".txt", ".csv", ".json", ".xml", ".md", ".html", ".pdf", ".yaml", ".yml", ".log"}
+# files that are never images: skipped without complaint (UK Biobank zips hold a "manifest.cvs")
+NOT_IMAGES = {".txt", ".csv", ".cvs", ".json", ".xml", ".md", ".html", ".pdf", ".yaml", ".yml", ".log", ".jpg",
+              ".jpeg", ".png", ".bmp", ".gif"}
+
+
+def is_candidate(name: str) -> bool:
+    """Whether a file (or zip member) name may hold DICOM: not hidden, not a DICOMDIR, not a known non-image.
+
+    Examples
+    --------
+    >>> [is_candidate(n) for n in ("IM_0001.dcm", "1.2.840.5", "manifest.cvs", ".DS_Store", "__MACOSX/._a.dcm")]
+    [True, True, False, False, False]
+    """
+    parts = Path(name).parts
+    return bool(parts) and not any(p.startswith(".") or p == "__MACOSX" for p in parts) and \
+        parts[-1].upper() != "DICOMDIR" and Path(name).suffix.lower() not in NOT_IMAGES
 REQUIRED_GEOMETRY = ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient")
 # the only elements parsed (identifiers are never read); the overlay group 0x6000 is added by tag
 TAGS = ["SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "InstanceNumber", "TriggerTime",
@@ -120,12 +134,26 @@ def decode_overlay(ds, key: str, path: str, group: int = 0x6000) -> np.ndarray |
     """
     if (group, 0x3000) not in ds:
         return None
+    missing = [name for name, element in (("OverlayRows", 0x0010), ("OverlayColumns", 0x0011),
+                                          ("OverlayBitsAllocated", 0x0100)) if (group, element) not in ds]
+    if missing:
+        raise SubjectDataError(key, path, "ingest", f"overlay without {', '.join(missing)}")
     rows, cols = int(ds[group, 0x0010].value), int(ds[group, 0x0011].value)
     n_bits = len(ds[group, 0x3000].value) * 8
     if n_bits < rows * cols:
         raise SubjectDataError(key, path, "ingest", f"InlineVF overlay data shorter than rows x columns "
                                                     f"({n_bits} bits for {rows} x {cols})")
-    return ds.overlay_array(group).astype(bool)
+    overlay = ds.overlay_array(group).astype(bool)
+    # place it on the image: OverlayOrigin is the (row, col) of its first pixel, 1-based
+    origin = [int(v) - 1 for v in ds[group, 0x0050].value] if (group, 0x0050) in ds else [0, 0]
+    shape = (int(ds.Rows), int(ds.Columns))
+    r0, c0 = origin
+    if r0 < 0 or c0 < 0 or r0 + rows > shape[0] or c0 + cols > shape[1]:
+        raise SubjectDataError(key, path, "ingest", f"overlay of {rows} x {cols} at origin {r0 + 1}, {c0 + 1} "
+                                                    f"does not fit the {shape[0]} x {shape[1]} image")
+    placed = np.zeros(shape, bool)
+    placed[r0:r0 + rows, c0:c0 + cols] = overlay
+    return placed
 
 
 # value representation of each element read (for the raw little-endian path)
@@ -188,12 +216,22 @@ def read_image(source, key: str, path: str) -> Image | None:
     SubjectDataError
         Not DICOM, unreadable (e.g. truncated), or missing geometry; names the file.
     """
-    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        ds = pydicom.dcmread(fp, specific_tags=TAGS)
+        try:
+            ds = pydicom.dcmread(io.BytesIO(data), specific_tags=TAGS)
+        except InvalidDicomError:
+            if data[:2] not in (b"\x08\x00", b"\x02\x00"):  # no preamble and no group 0002/0008 start
+                raise
+            ds = pydicom.dcmread(io.BytesIO(data), specific_tags=TAGS, force=True)  # old ACR-NEMA style
+            if "SOPClassUID" not in pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True):
+                raise InvalidDicomError("no DICOM preamble and no SOP Class") from None
         if "PixelData" not in ds:
             return None  # DICOMDIR, structured reports, presentation states
         h = _header(ds)
+        overlay = decode_overlay(ds, key, path)
+    except SubjectDataError:
+        raise
     except InvalidDicomError:
         raise SubjectDataError(key, path, "ingest", "not a DICOM file") from None
     except Exception as err:  # pydicom raises many kinds on damaged files
@@ -209,6 +247,9 @@ def read_image(source, key: str, path: str) -> Image | None:
     except Exception as err:
         raise SubjectDataError(key, path, "ingest",
                                f"unreadable DICOM file (truncated): pixel data could not be decoded ({err})") from None
+    if pixels.ndim != 2:
+        raise SubjectDataError(key, path, "ingest", f"multi-frame (enhanced) or colour DICOM is not supported "
+                                                    f"(pixel array of shape {pixels.shape})")
     nan = float("nan")
     return Image(
         path=path, sop_uid=h["SOPInstanceUID"] or "", series_uid=h["SeriesInstanceUID"] or "",
@@ -218,38 +259,41 @@ def read_image(source, key: str, path: str) -> Image | None:
         orientation=np.asarray(h["ImageOrientationPatient"], float), spacing_mm=np.asarray(h["PixelSpacing"], float),
         thickness_mm=nan if h["SliceThickness"] is None else h["SliceThickness"],
         spacing_between_slices_mm=nan if h["SpacingBetweenSlices"] is None else h["SpacingBetweenSlices"],
-        pixels=pixels, overlay=decode_overlay(ds, key, path))
+        pixels=pixels, overlay=overlay)
 
 
-def read_folder(root: Path, folder: str, key: str) -> list[Image]:
-    """Every image under ``root/folder`` (any file names, nested folders; zips inside are opened)."""
-    base = Path(root) / folder
-    if not base.is_dir():
-        raise SubjectDataError(key, folder, "ingest", "image folder missing")
+def read_files(root: Path, paths: list[str], key: str) -> list[Image]:
+    """Every image among the listed files (relative to ``root``); zips are opened, non-images skipped.
+
+    Only the files the manifest lists (and checksums) are read: anything else lying in a
+    subject's folder is never used.
+    """
     images = []
-    for path in sorted(p for p in base.rglob("*") if p.is_file()):
-        rel = str(path.relative_to(root))
-        if path.suffix.lower() == ".zip":
+    for rel in sorted(paths):
+        if rel.lower().endswith(".zip"):
             images += read_zip(root, rel, key)
-        elif path.suffix.lower() not in NOT_IMAGES and path.name != "DICOMDIR":
-            image = read_image(path, key, rel)
+        elif is_candidate(rel):
+            image = read_image(Path(root) / rel, key, rel)
             if image is not None:
                 images.append(image)
     return images
 
 
 def read_zip(root: Path, zip_path: str, key: str) -> list[Image]:
-    """Every image in a (UK Biobank bulk) zip; members named ``*.dcm`` or without an extension."""
+    """Every image in a (UK Biobank bulk) zip: members that may hold DICOM (see :func:`is_candidate`)."""
     try:
         with zipfile.ZipFile(Path(root) / zip_path) as z:
-            members = [n for n in z.namelist() if not n.endswith("/") and Path(n).suffix.lower() not in NOT_IMAGES]
+            members = [n for n in z.namelist() if not n.endswith("/") and is_candidate(n)]
             images = []
             for name in sorted(members):
                 image = read_image(z.read(name), key, f"{zip_path}/{name}")
                 if image is not None:
                     images.append(image)
             return images
+    except SubjectDataError:
+        raise
     except FileNotFoundError:
         raise SubjectDataError(key, zip_path, "ingest", "zip file missing") from None
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as err:
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error, RuntimeError, NotImplementedError,
+            ValueError) as err:
         raise SubjectDataError(key, zip_path, "ingest", f"corrupt zip file ({err})") from None

@@ -100,11 +100,19 @@ def contour_masks(table: pd.DataFrame, stack: SaxStack, key: str, path: str) -> 
         raise SubjectDataError(key, path, "labels", f"contour file lacks columns {', '.join(missing)}")
     shape = stack.images.shape[2:]
     _check_points(table, key, path, shape)
+    phases = set(table.phase.astype(str).str.strip().str.upper())
+    surfaces = set(table.surface.astype(str).str.strip().str.lower())
+    if not phases <= {"ED", "ES"} or not surfaces <= {"endo", "epi"}:
+        odd = sorted((phases - {"ED", "ES"}) | (surfaces - {"endo", "epi"}))
+        raise SubjectDataError(key, path, "labels", f"contour file has phases or surfaces other than ED/ES and "
+                               f"endo/epi ({', '.join(odd)})")
+    table = table.assign(phase=table.phase.astype(str).str.strip().str.upper(),
+                         surface=table.surface.astype(str).str.strip().str.lower())
     where = _locate(stack)
     unknown = sorted(set(table.sop_instance_uid) - set(where))
-    if unknown:
+    if unknown:  # the UIDs themselves are not quoted: some scanners put the acquisition date in them
         raise SubjectDataError(key, path, "labels", f"contour file names {len(unknown)} image(s) that do not "
-                               f"exist in the short-axis stack (e.g. SOPInstanceUID {unknown[0]})")
+                               "exist in the short-axis stack")
     n_slices = stack.images.shape[0]
     labels = np.zeros((2, n_slices, *shape), np.uint8)
     contoured = np.zeros((2, n_slices), bool)
@@ -148,9 +156,10 @@ def landmark_points(table: pd.DataFrame, stack: SaxStack, lax: dict[str, Cine], 
         where |= {uid: (view[-3:].upper(), -1, f) for f, uid in enumerate(cine.sop_uids)}
     unknown = sorted(set(table.sop_instance_uid) - set(where))
     if unknown:
-        raise SubjectDataError(key, path, "labels", f"landmark file names {len(unknown)} image(s) that do not "
-                               f"exist (e.g. SOPInstanceUID {unknown[0]})")
+        raise SubjectDataError(key, path, "labels", f"landmark file names {len(unknown)} image(s) that do not exist")
     _check_points(table, key, path)
+    if not pd.to_numeric(table.observer, errors="coerce").notna().all():
+        raise SubjectDataError(key, path, "labels", "landmark file has observers that are not numbers")
     rows = []
     for r in table.itertuples():
         view, k, f = where[r.sop_instance_uid]

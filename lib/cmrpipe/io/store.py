@@ -33,7 +33,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -43,11 +44,14 @@ import pandas as pd
 
 from cmrpipe.io import dicom, labels, views
 from cmrpipe.io.errors import SubjectDataError
-from cmrpipe.io.manifest import Manifest, SubjectEntry, load_manifest, verify_files
+from cmrpipe.io.manifest import Manifest, ManifestError, SubjectEntry, load_manifest, verify_files
 
 STORE_FORMAT = "cmrpipe-store/1"
-INGEST_VERSION = "1"  # change when what is stored changes: every subject is then read again
-COVERAGE_FRACTION = 0.5  # an end slice with a cavity this large (of the largest) means coverage is incomplete
+INGEST_VERSION = "2"  # change when what is stored changes: every subject is then read again
+# coverage QC: an end slice of the stack whose ED cavity is this large (of the largest slice's) means the LV goes
+# on beyond the stack. The apex tapers, so a large apical cavity is clear; the base is wide, so only a cavity
+# as large as the widest slice's says the base was missed.
+COVERAGE_FRACTION = {"basal": 0.9, "apical": 0.5}
 INDEX_COLUMNS = ["key", "protocol", "status", "store_file", "n_sax_slices", "n_frames", "rows", "cols",
                  "pitch_mm", "thickness_mm", "pixel_row_mm", "pixel_col_mm", "ed_frame", "es_frame",
                  "phase_source", "has_contours", "has_landmarks", "has_inlinevf", "has_lax_2ch", "has_lax_4ch",
@@ -63,9 +67,8 @@ def inputs_digest(manifest: Manifest, entry: SubjectEntry) -> str:
 
 
 def _read_images(manifest: Manifest, entry: SubjectEntry) -> list[dicom.Image]:
-    if entry.images_kind == "dicom_folder":
-        return dicom.read_folder(manifest.root, entry.image_paths[0], entry.key)
-    return [image for z in entry.image_paths for image in dicom.read_zip(manifest.root, z, entry.key)]
+    """The subject's images, from the files the manifest lists (and whose checksums were verified)."""
+    return dicom.read_files(manifest.root, manifest.subject_files(entry), entry.key)
 
 
 def _label_files(manifest: Manifest, entry: SubjectEntry) -> dict[str, str]:
@@ -85,13 +88,20 @@ def _inlinevf(images: list[dicom.Image], stack: views.SaxStack, key: str) -> dic
         return None
     heights = stack.position_lps @ np.cross(stack.orientation[:3], stack.orientation[3:])
     found: dict[int, dict[int, np.ndarray]] = {}
-    for image in images:
+    for image in images:  # an InlineVF copy without an overlay is a slice InlineVF did not contour
+        if image.overlay is None or not image.overlay.any():
+            continue
         k = int(np.argmin(np.abs(heights - image.normal @ image.position_lps)))
-        if abs(heights[k] - image.normal @ image.position_lps) > 0.5 or image.pixels.shape != stack.images.shape[2:]:
+        if abs(heights[k] - image.normal @ image.position_lps) > 0.5:
             raise SubjectDataError(key, image.path, "geometry", "InlineVF image lies on no short-axis slice")
+        if image.pixels.shape != stack.images.shape[2:]:
+            raise SubjectDataError(key, image.path, "geometry", "InlineVF image matrix differs from the short axis")
+        if not np.isfinite(image.trigger_ms):
+            raise SubjectDataError(key, image.path, "labels", "InlineVF image without TriggerTime")
         frame = int(np.argmin(np.abs(stack.trigger_ms[k] - image.trigger_ms)))
-        lines = image.overlay if image.overlay is not None else np.zeros(image.pixels.shape, bool)
-        found.setdefault(frame, {})[k] = labels.fill_contour_lines(lines)
+        found.setdefault(frame, {})[k] = labels.fill_contour_lines(image.overlay)
+    if not found:
+        return None
     if len(found) != 2:
         raise SubjectDataError(key, images[0].path, "labels", f"InlineVF images on {len(found)} frames, not 2 (ED, ES)")
     cavity = {f: sum(int((m == labels.CAVITY).sum()) for m in maps.values()) for f, maps in found.items()}
@@ -104,15 +114,23 @@ def _inlinevf(images: list[dicom.Image], stack: views.SaxStack, key: str) -> dic
     return {"labels": maps, "present": present, "frames": (ed, es)}
 
 
+def _read_label_file(manifest: Manifest, entry: SubjectEntry, path: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(manifest.root / path)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise SubjectDataError(entry.key, path, "labels", f"unreadable label file ({type(err).__name__}: {err})") \
+            from None
+
+
 def _check_coverage(contours: dict, key: str, path: str) -> None:
-    """The LV cavity at ED must not fill an end slice of the stack (basal or apical coverage missing)."""
+    """The LV cavity at ED must not fill an end slice of the stack (slices are base first)."""
     area = (contours["labels"][0] == labels.CAVITY).sum(axis=(1, 2))
     if area.max() == 0:
         return
-    for end, name in ((0, "first"), (len(area) - 1, "last")):
-        if area[end] >= COVERAGE_FRACTION * area.max():
-            raise SubjectDataError(key, path, "qc", f"the LV cavity fills the {name} short-axis slice at ED "
-                                   f"({area[end] / area.max():.0%} of the largest): basal or apical coverage missing")
+    for end, name in ((0, "basal"), (len(area) - 1, "apical")):
+        if area[end] >= COVERAGE_FRACTION[name] * area.max():
+            raise SubjectDataError(key, path, "qc", f"{name} coverage missing: the LV cavity at ED on the {name} "
+                                   f"end slice is {area[end] / area.max():.0%} of the largest")
 
 
 def ingest_subject(manifest: Manifest, entry: SubjectEntry, store_dir: Path, manual_mass_keys=frozenset(),
@@ -128,6 +146,9 @@ def ingest_subject(manifest: Manifest, entry: SubjectEntry, store_dir: Path, man
         Anything that makes the subject unusable (the stage and file named).
     """
     label_files = _label_files(manifest, entry)
+    if not manifest.subject_files(entry):
+        raise SubjectDataError(entry.key, entry.image_paths[0], "checksum",
+                               "no file of the subject's images is listed in the manifest's checksums")
     verify_files(manifest, entry, manifest.subject_files(entry) + list(label_files.values()))
     digest = inputs_digest(manifest, entry)
     stored = _stored_row(store_dir / f"{entry.key}.h5", digest)
@@ -142,13 +163,13 @@ def ingest_subject(manifest: Manifest, entry: SubjectEntry, store_dir: Path, man
     ivf = _inlinevf(grouped.get("inlinevf", []), stack, entry.key)
     contours = points = None
     if "contour" in label_files:
-        contours = labels.contour_masks(pd.read_csv(manifest.root / label_files["contour"]), stack, entry.key,
-                                        label_files["contour"])
+        table = _read_label_file(manifest, entry, label_files["contour"])
+        contours = labels.contour_masks(table, stack, entry.key, label_files["contour"])
         _check_coverage(contours, entry.key, label_files["contour"])
     if "landmark" in label_files:
-        points = labels.landmark_points(pd.read_csv(manifest.root / label_files["landmark"]), stack, lax, entry.key,
-                                        label_files["landmark"])
-    if contours is not None and contours["ed_frame"] >= 0:
+        table = _read_label_file(manifest, entry, label_files["landmark"])
+        points = labels.landmark_points(table, stack, lax, entry.key, label_files["landmark"])
+    if contours is not None and contours["ed_frame"] >= 0 and contours["es_frame"] >= 0:
         ed, es, source = contours["ed_frame"], contours["es_frame"], "contours"
     elif ivf is not None:
         (ed, es), source = ivf["frames"], "inlinevf"
@@ -178,14 +199,13 @@ def _write(path: Path, row: dict, stack, lax, contours, ivf, points, compression
                         pixel_spacing_mm=stack.spacing_mm, inputs_sha256=row["inputs_sha256"],
                         index_row=json.dumps(row))
         sax = h5.create_group("sax")
-        sax.create_dataset("images", data=stack.images.astype(np.uint16), chunks=(1, 1, *stack.images.shape[2:]),
-                           **packed)
+        sax.create_dataset("images", data=stack.images, chunks=(1, 1, *stack.images.shape[2:]), **packed)
         sax.create_dataset("position_lps", data=stack.position_lps)
         sax.create_dataset("trigger_ms", data=stack.trigger_ms)
         sax.attrs.update(orientation=stack.orientation, affine_ijk_to_lps=stack.affine_ijk_to_lps)
         for name, cine in lax.items():
             g = h5.create_group(name)
-            g.create_dataset("images", data=cine.images.astype(np.uint16), chunks=(1, *cine.images.shape[1:]), **packed)
+            g.create_dataset("images", data=cine.images, chunks=(1, *cine.images.shape[1:]), **packed)
             g.create_dataset("trigger_ms", data=cine.trigger_ms)
             g.attrs.update(position_lps=cine.position_lps, orientation=cine.orientation,
                            pixel_spacing_mm=cine.spacing_mm, affine_ijk_to_lps=cine.affine_ijk_to_lps)
@@ -216,21 +236,27 @@ def _stored_row(path: Path, digest: str) -> dict | None:
     return None
 
 
-_MANIFESTS: dict[str, Manifest] = {}  # per process: a worker loads each manifest once
+_WORKER: dict = {}  # in a worker process: the manifest and settings it was started with
 
 
-def _work(args) -> tuple[dict, dict | None]:
-    manifest_path, key, store_dir, manual_mass_keys, compression = args
-    if manifest_path not in _MANIFESTS:
-        _MANIFESTS[manifest_path] = load_manifest(manifest_path)
-    manifest = _MANIFESTS[manifest_path]
+def _start_worker(manifest: Manifest, store_dir: str, manual_mass_keys: frozenset, compression) -> None:
+    _WORKER.update(manifest=manifest, store_dir=store_dir, masses=manual_mass_keys, compression=compression)
+
+
+def _work(key: str) -> tuple[dict, dict | None]:
+    return _ingest_or_exclude(_WORKER["manifest"], key, _WORKER["store_dir"], _WORKER["masses"],
+                              _WORKER["compression"])
+
+
+def _ingest_or_exclude(manifest: Manifest, key: str, store_dir, manual_mass_keys, compression):
     entry = next(e for e in manifest.subjects if e.key == key)
     try:
         return ingest_subject(manifest, entry, Path(store_dir), manual_mass_keys, compression), None
     except SubjectDataError as err:
         return _excluded_row(entry), err.row(entry.protocol)
     except Exception as err:  # a bug or an unforeseen file: the subject is excluded, the run goes on
-        return _excluded_row(entry), {"key": key, "protocol": entry.protocol, "stage": "ingest", "file": "",
+        return _excluded_row(entry), {"key": key, "protocol": entry.protocol, "stage": "ingest",
+                                      "file": entry.image_paths[0],
                                       "reason": f"unexpected error ({type(err).__name__}: {err})"}
 
 
@@ -243,6 +269,8 @@ def manual_mass_keys(manifest: Manifest) -> frozenset:
     if not manifest.manual_mass or not (manifest.root / manifest.manual_mass).is_file():
         return frozenset()
     table = pd.read_csv(manifest.root / manifest.manual_mass)
+    if not {"key", "lv_mass_g"} <= set(table.columns):
+        raise ManifestError(f"{manifest.root / manifest.manual_mass}: columns must include key and lv_mass_g")
     return frozenset(table.loc[table.lv_mass_g.notna(), "key"].astype(str))
 
 
@@ -262,18 +290,21 @@ def ingest_cohort(manifest_path: str | Path, store_dir: str | Path, workers: int
     masses = manual_mass_keys(manifest)
     rows: dict[str, dict] = {}
     excluded: dict[str, dict] = {}
-    todo = [(str(manifest.path), entry.key, str(store_dir), masses, compression) for entry in manifest.subjects]
+    todo = [entry.key for entry in manifest.subjects]
     bar = tqdm(total=len(todo), desc="ingesting subjects", unit="subject", disable=not progress)
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn")) as pool:
-            results = pool.map(_work, todo)
-            for row, exclusion in results:
-                _collect(row, exclusion, rows, excluded, store_dir)
-                bar.update()
-    else:
-        for job in todo:
-            _collect(*_work(job), rows, excluded, store_dir)
-            bar.update()
+        try:
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
+                                     initializer=_start_worker,
+                                     initargs=(manifest, str(store_dir), masses, compression)) as pool:
+                for future in as_completed([pool.submit(_work, key) for key in todo]):
+                    _collect(*future.result(), rows, excluded, store_dir)
+                    bar.update()
+        except BrokenProcessPool:  # a worker died (e.g. out of memory): finish the rest in this process
+            pass
+    for key in [k for k in todo if k not in rows]:
+        _collect(*_ingest_or_exclude(manifest, key, store_dir, masses, compression), rows, excluded, store_dir)
+        bar.update()
     bar.close()
     order = [e.key for e in manifest.subjects]
     index = pd.DataFrame([rows[k] for k in order], columns=INDEX_COLUMNS)
@@ -293,10 +324,17 @@ def _collect(row, exclusion, rows, excluded, store_dir: Path) -> None:
         (store_dir / f"{row['key']}.h5").unlink(missing_ok=True)  # an older copy no longer matches its inputs
 
 
+COVARIATE_COLUMNS = ["key", "protocol", "age_years", "sex", "height_cm", "weight_kg", "bsa_m2", "sbp_mmhg",
+                     "dbp_mmhg", "hr_bpm", "hypertension", "diabetes", "smoking_status", "smoking_current",
+                     "high_cholesterol", "calcium_score_positive", "heart_failure", "atrial_fibrillation", "lv_mass_g"]
+"""The covariates copied into the store; any other column of a cohort's table (an ID, a date) stays out."""
+
+
 def _write_covariates(manifest: Manifest, store_dir: Path) -> None:
     if not manifest.covariates or not (manifest.root / manifest.covariates).is_file():
         return
     covariates = pd.read_csv(manifest.root / manifest.covariates)
     if manifest.manual_mass and (manifest.root / manifest.manual_mass).is_file():
-        covariates = covariates.merge(pd.read_csv(manifest.root / manifest.manual_mass), on="key", how="left")
-    covariates.to_csv(store_dir / "covariates.csv", index=False)
+        covariates = covariates.merge(pd.read_csv(manifest.root / manifest.manual_mass)[["key", "lv_mass_g"]],
+                                      on="key", how="left")
+    covariates[[c for c in COVARIATE_COLUMNS if c in covariates]].to_csv(store_dir / "covariates.csv", index=False)

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,24 +31,31 @@ POSITION_DECIMALS = 2          # mm: positions closer than this are the same sli
 GAP_TOLERANCE = 0.25           # fraction of the pitch by which a gap may differ from the others
 TOWARDS_BASE_LPS = np.array([-1.0, 1.0, 1.0]) / np.sqrt(3.0)  # right, posterior, superior
 
+_NOT_CINE = re.compile(r"(?<![a-z])(tag\w*|grid|flow|venc|pc|molli|shmolli|t1\w*|t2\w*|lge|psir|de|scout|loc\w*|"
+                       r"survey|haste|map\w*|perf\w*|aorta|3\s*plane|tri\s*plane)(?![a-z])", re.I)
 _PATTERNS = (  # checked in order: InlineVF copies are SAX images too
     ("inlinevf", re.compile(r"inline\s*vf|inlinevf", re.I)),
-    ("lax_3ch", re.compile(r"3\s*ch|lvot|three", re.I)),
-    ("lax_2ch", re.compile(r"2\s*ch|vla|two.?chamber", re.I)),
-    ("lax_4ch", re.compile(r"4\s*ch|hla|four.?chamber", re.I)),
-    ("sax", re.compile(r"sax|short|\bsa\b|_sa_|sa_b\d", re.I)),
+    ("lax_3ch", re.compile(r"(?<![0-9a-z])3\s*ch(?![a-z])|lvot|three.?chamber", re.I)),
+    ("lax_2ch", re.compile(r"(?<![0-9a-z])2\s*ch(?![a-z])|(?<![a-z])vla(?![a-z])|two.?chamber", re.I)),
+    ("lax_4ch", re.compile(r"(?<![0-9a-z])4\s*ch(?![a-z])|(?<![a-z])hla(?![a-z])|four.?chamber", re.I)),
+    ("sax", re.compile(r"(?<![a-z])sax?(?![a-z])|short.?axis", re.I)),
 )
 
 
 def classify_description(description: str) -> str | None:
-    """The view a SeriesDescription names: sax, lax_2ch, lax_3ch, lax_4ch, inlinevf, or None.
+    """The view a SeriesDescription names: sax, lax_2ch, lax_3ch, lax_4ch, inlinevf, ignore, or None.
+
+    ``ignore``: a series that is not a cine of the LV (tagging, flow, mapping, late
+    enhancement, localizers); None: the description says nothing known.
 
     Examples
     --------
-    >>> [classify_description(d) for d in ("cine_segmented_sax_b3", "cine_segmented_sax_inlinevf",
-    ...                                     "2CH cine", "CINE_HLA", "localizer")]
-    ['sax', 'inlinevf', 'lax_2ch', 'lax_4ch', None]
+    >>> [classify_description(d) for d in ("cine_segmented_sax_b3", "cine_segmented_sax_inlinevf", "2CH cine",
+    ...     "CINE_HLA", "B-TFE_SA", "localizer", "tagging SA", "SA Cine 32ch coil", "T2 chest", "anything")]
+    ['sax', 'inlinevf', 'lax_2ch', 'lax_4ch', 'sax', 'ignore', 'ignore', 'sax', 'ignore', None]
     """
+    if _NOT_CINE.search(description):
+        return "ignore"
     for view, pattern in _PATTERNS:
         if pattern.search(description):
             return view
@@ -118,28 +126,55 @@ def _frame_order(images: list[Image]) -> list[Image]:
     return sorted(images, key=lambda i: i.instance)
 
 
+def _is_stack(series: list[Image]) -> bool:
+    """Parallel planes at several positions, each a cine: what a SAX stack looks like without a name."""
+    o = series[0].orientation
+    if any(np.abs(i.orientation - o).max() > ORIENTATION_TOLERANCE for i in series):
+        return False
+    heights = [round(float(series[0].normal @ i.position_lps), POSITION_DECIMALS) for i in series]
+    return len(set(heights)) >= MIN_SAX_SLICES and len(heights) >= 2 * len(set(heights))
+
+
 def group_views(images: list[Image], key: str) -> dict[str, list[Image]]:
-    """Images grouped by view (sax, lax_2ch, lax_4ch, lax_3ch, inlinevf); unknown series by geometry."""
+    """Images grouped by view (sax, lax_2ch, lax_4ch, lax_3ch, inlinevf).
+
+    Series are named by SeriesDescription; others that are stacks of parallel cine
+    planes are SAX, and single-plane cines are long axis (of two, the one whose normal
+    points more head-to-foot is the 4CH). Series that are not LV cines (tagging, flow,
+    maps, localizers) are left out. When SAX series disagree in orientation, those of
+    the orientation holding the most images are kept.
+    """
     by_series: dict[str, list[Image]] = {}
     for image in images:
         by_series.setdefault(image.series_uid or image.description, []).append(image)
     views: dict[str, list[Image]] = {}
-    unknown_lax = []
+    unknown_lax, sax_series = [], []
     for series in by_series.values():
         view = classify_description(series[0].description)
+        if view == "ignore":
+            continue
         if view is None:
-            heights = {round(float(i.normal @ i.position_lps), POSITION_DECIMALS) for i in series}
-            if len(heights) > 2:
+            if _is_stack(series):
                 view = "sax"
-            else:
+            elif len({tuple(np.round(i.position_lps, POSITION_DECIMALS)) for i in series}) == 1 and len(series) > 1:
                 unknown_lax.append(series)
                 continue
-        views.setdefault(view, []).extend(series)
-    if unknown_lax:  # the more head-to-foot normal is the horizontal long axis (4CH)
+            else:
+                continue  # neither a stack nor a single-plane cine: not ours
+        if view == "sax":
+            sax_series.append(series)
+        else:
+            views.setdefault(view, []).extend(series)
+    if sax_series:  # series of another orientation than most SAX images (a re-planned stack) are left out
+        groups: dict[tuple, list[Image]] = {}
+        for series in sax_series:
+            groups.setdefault(tuple(np.round(series[0].orientation, 2)), []).extend(series)
+        views["sax"] = max(groups.values(), key=len)
+    if unknown_lax:  # of two long-axis cines, the more head-to-foot normal is the horizontal long axis (4CH)
         unknown_lax.sort(key=lambda s: abs(s[0].normal[2]))
-        for view, series in zip(("lax_2ch", "lax_4ch"), unknown_lax[-2:] if len(unknown_lax) > 1 else unknown_lax):
-            if view not in views:
-                views[view] = series
+        named = ("lax_2ch", "lax_4ch") if len(unknown_lax) >= 2 else ()
+        for view, series in zip(named, unknown_lax[-2:]):
+            views.setdefault(view, series)
     return views
 
 
@@ -177,13 +212,13 @@ def sax_stack(images: list[Image], key: str) -> SaxStack:
     heights = sorted(slices, reverse=bool(normal @ TOWARDS_BASE_LPS > 0))  # base first
     direction = normal if heights[-1] > heights[0] else -normal
     frames = [_frame_order(slices[h]) for h in heights]
-    n_cardiac = max(i.n_cardiac for i in images)
+    # frames per slice: CardiacNumberOfImages where given, else the count most slices have
+    n_frames = max(i.n_cardiac for i in images) or Counter(len(f) for f in frames).most_common(1)[0][0]
     for h, f in zip(heights, frames):
         triggers = [i.trigger_ms if np.isfinite(i.trigger_ms) else i.instance for i in f]
-        if len(set(triggers)) < len(triggers) or (n_cardiac and len(f) > n_cardiac):
+        if len(set(triggers)) < len(triggers) or len(f) > n_frames:
             raise SubjectDataError(key, f[0].path, "geometry", f"duplicate short-axis slice positions "
                                    f"({len(f)} images at {h:.2f} mm along the normal)")
-    n_frames = n_cardiac or max(len(f) for f in frames)
     for h, f in zip(heights, frames):
         if len(f) < n_frames:
             raise SubjectDataError(key, f[0].path, "ingest", f"cine frames missing from a short-axis slice "

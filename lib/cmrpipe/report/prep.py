@@ -31,6 +31,8 @@ PAPER_B_VARIABLES = [  # Paper B Table 1; race, myocardial infarction and the ma
     Variable("heart_failure", "binary", label="Heart failure"),
     Variable("atrial_fibrillation", "binary", label="Atrial fibrillation"),
 ]
+TABLE1_COVARIATES = ("age_years", "sex", "sbp_mmhg", "dbp_mmhg", "hr_bpm", "diabetes", "hypertension",
+                     "smoking_status", "heart_failure", "atrial_fibrillation")
 PAPER_A_GROUPS = {"Landmark Detection": "in_landmark", "Segmentation": "in_segmentation",
                   "Atlas Validation": "in_atlas_validation"}
 PAPER_B_GROUPS = {"train": "Training set", "holdout": "Holdout set"}
@@ -48,6 +50,9 @@ def table1_data(index: pd.DataFrame, covariates: pd.DataFrame, protocol: str) ->
     """
     rows = index[(index.protocol == protocol) & (index.status == "included")]
     data = rows.merge(covariates.drop(columns=["protocol"], errors="ignore"), on="key", how="left")
+    for column in TABLE1_COVARIATES:  # a cohort without covariates: the tables say so instead of failing
+        if column not in data:
+            data[column] = pd.NA
     data["gender"] = data.sex.map({"F": "Female", "M": "Male"})
     data["female"] = (data.sex == "F").astype(int)
     for column in ("diabetes", "hypertension"):
@@ -60,6 +65,13 @@ def table1_data(index: pd.DataFrame, covariates: pd.DataFrame, protocol: str) ->
     return data
 
 
+def _no_table(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    if len(data) and data.sex.notna().any():
+        return None
+    why = "no included subjects" if not len(data) else "no covariates in the cohort's manifest"
+    return pd.DataFrame({"Table 1": [f"not computed: {why}"]}), pd.DataFrame()
+
+
 def paper_a_table1(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paper A Table 1 from the cohort: MESA CMR and its sub-cohorts, each tested against its complement.
 
@@ -68,6 +80,8 @@ def paper_a_table1(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     (table, numbers)
         The printed table and its tidy numbers (see :func:`cmrpipe.stats.table1.table1_numbers`).
     """
+    if (empty := _no_table(data)) is not None:
+        return empty
     groups = {name: column for name, column in PAPER_A_GROUPS.items() if data[column].any()}
     testable = all(not data[column].all() for column in groups.values())  # a tiny cohort may have no rest
     args = dict(group=groups, variables=PAPER_A_VARIABLES, overall="MESA CMR",
@@ -77,6 +91,8 @@ def paper_a_table1(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def paper_b_table1(data: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Paper B Table 1 from the cohort: training set against holdout set."""
+    if (empty := _no_table(data)) is not None:
+        return empty
     data = data.assign(table1_group=data.cohort_split.map(PAPER_B_GROUPS))
     groups = [g for g in PAPER_B_GROUPS.values() if (data.table1_group == g).any()]
     args = dict(group="table1_group", variables=PAPER_B_VARIABLES, groups=groups, overall=False,
@@ -89,6 +105,8 @@ def beside_published(table: pd.DataFrame, paper: str, name: str = "Table 1") -> 
 
     Rows the paper does not have (or cells it does not print) show an empty published cell.
     """
+    if not isinstance(table.index, pd.MultiIndex):  # nothing computed: the table says why
+        return table
     printed = published.table(paper, name)
     out = {}
     for column in table.columns:
@@ -142,7 +160,7 @@ def fault_check(truth: pd.DataFrame, exclusions: pd.DataFrame) -> pd.DataFrame:
     that starts with the expected one.
     """
     planted = truth.loc[truth.fault.fillna("") != "", ["key", "fault", "expected_stage", "expected_reason"]]
-    merged = planted.merge(exclusions[["key", "stage", "reason", "file"]], on="key", how="left")
+    merged = planted.merge(exclusions[["key", "stage", "reason"]], on="key", how="left")
     starts = [isinstance(r, str) and r.startswith(e) for r, e in zip(merged.reason, merged.expected_reason)]
     merged["found"] = (merged.stage == merged.expected_stage) & pd.Series(starts, index=merged.index)
     return merged.set_index("key")
@@ -152,7 +170,8 @@ def truth_check(index: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """What ingestion read against what the generator wrote, per protocol: subjects that agree of those compared.
 
     Compared: SAX slice count, cine frames, slice pitch (thickness + gap, within 0.01 mm),
-    pixel spacing (within 1e-6 mm), ED frame (0) and ES frame.
+    pixel spacing (within 1e-6 mm), ED frame (the generator's cycle starts at end-diastole,
+    so its ED is frame 0) and ES frame.
     """
     from cmrpipe.synth.protocols import protocol as protocol_spec
 
@@ -176,3 +195,44 @@ def read_truth(params) -> pd.DataFrame | None:
     """The synthetic cohort's truth table of a run, None for a real cohort."""
     path = params.run_dir / "cohort" / "truth" / "subjects.csv"
     return pd.read_csv(path) if params.cohort_manifest == "synthetic" and path.exists() else None
+
+
+def shown_file(path: str, image_root: str) -> str:
+    """A file of an exclusion as the book shows it: inside the subject's images, never by a name that may identify.
+
+    Folder names and UK Biobank eids can identify people, so the book shows a DICOM file
+    relative to the subject's image folder, a bulk zip by its field, a label file by its kind.
+
+    Examples
+    --------
+    >>> shown_file("mesa/dicom/mesa_0021/SAX/IM_0041.dcm", "mesa/dicom/mesa_0021")
+    'SAX/IM_0041.dcm'
+    >>> shown_file("ukb/bulk/1000024_20209_2_0.zip/2.25.123.dcm", "ukb/bulk/1000024_20209_2_0.zip")
+    'bulk zip, field 20209: an image in it'
+    >>> shown_file("labels/contours/ukb_0023.csv", "ukb/bulk/x.zip")
+    'contour file'
+    """
+    from cmrpipe.io.manifest import UKB_ZIP
+
+    if not isinstance(path, str) or not path:
+        return ""
+    if ".zip" in path:
+        zip_name, _, member = path.partition(".zip")
+        match = UKB_ZIP.match(zip_name.rsplit("/", 1)[-1] + ".zip")
+        what = f"bulk zip, field {match.group(2)}" if match else "zip file"
+        return what + (": an image in it" if member.strip("/") else "")
+    if path.startswith(image_root.rstrip("/") + "/"):
+        return path[len(image_root.rstrip("/")) + 1:]
+    for kind in ("contour", "landmark"):
+        if kind in path:
+            return f"{kind} file"
+    return path.rsplit("/", 1)[-1]
+
+
+def exclusions_shown(exclusions: pd.DataFrame, manifest_path) -> pd.DataFrame:
+    """The exclusions table for the book: subject key, stage, reason, and the file as :func:`shown_file` gives it."""
+    from cmrpipe.io.manifest import load_manifest
+
+    roots = {s.key: s.image_paths[0] for s in load_manifest(manifest_path).subjects}
+    shown = exclusions.assign(file=[shown_file(f, roots.get(k, "")) for k, f in zip(exclusions.key, exclusions.file)])
+    return shown.set_index("key")[["protocol", "stage", "file", "reason"]]
