@@ -55,6 +55,7 @@ def test_from_mapping_unknown_and_missing_keys_are_named():
     ("landmark_width", "wide", "landmark_width must be float"),
     ("mass_volume_shape", [64, 64], "must have 3 items"),
     ("protocols", ["mesa", "philips"], "protocols must be a non-empty list"),
+    ("store_compression", "zstd", "store_compression must be one of"),
     ("run_name", "../elsewhere", "plain folder name"),
     ("seed", -1, "seed must be >= 0"),
 ])

@@ -29,6 +29,7 @@ from cmrpipe.paths import PARAMS_DIR, resolve
 
 PROTOCOLS = ("mesa", "ukb")
 SYNTH_PROFILES = ("smoke", "default", "paper")  # presets of cmrpipe.synth.cohort.PROFILES
+STORE_COMPRESSIONS = ("lzf", "none")  # HDF5 compression of the subject store's images
 
 
 class ParamsError(ValueError):
@@ -54,6 +55,7 @@ class Params:
     protocols: tuple[str, ...]
     n_subjects: int
     synth_profile: str
+    store_compression: str
     # image size and model widths, epochs and batch sizes
     image_size_px: int
     landmark_width: float
@@ -178,6 +180,9 @@ class Params:
                 raise _RangeError(f"{name} must be a plain folder name, got {value!r}")
         if self.synth_profile not in SYNTH_PROFILES:
             raise _RangeError(f"synth_profile must be one of {list(SYNTH_PROFILES)}, got {self.synth_profile!r}")
+        if self.store_compression not in STORE_COMPRESSIONS:
+            raise _RangeError(f"store_compression must be one of {list(STORE_COMPRESSIONS)}, "
+                              f"got {self.store_compression!r}")
         unknown = [p for p in self.protocols if p not in PROTOCOLS]
         if not self.protocols or unknown:
             raise _RangeError(f"protocols must be a non-empty list drawn from {list(PROTOCOLS)}, got {list(self.protocols)}")

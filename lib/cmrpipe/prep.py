@@ -52,8 +52,9 @@ def manifest_path(params) -> Path:
 def prepare(params, workers: int | None = None, progress: bool = True) -> Prepared:
     """Ingest the run's cohort into its store, split it, and record the counts in the summary."""
     store_dir = params.run_dir / "store"
+    compression = None if params.store_compression == "none" else params.store_compression
     index, exclusions = ingest_cohort(manifest_path(params), store_dir, workers=workers or os.cpu_count() or 1,
-                                      progress=progress)
+                                      progress=progress, compression=compression)
     index = assign_splits(index, params.seed)
     index.to_csv(store_dir / "index.csv", index=False)
     path = store_dir / "covariates.csv"
