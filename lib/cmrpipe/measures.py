@@ -70,3 +70,118 @@ def slice_summation_ml(areas_mm2, pitch_mm: float) -> float:
     30.0
     """
     return float(np.sum(np.asarray(areas_mm2, float)) * pitch_mm / 1000.0)
+
+
+def mask_volume_ml(masks: np.ndarray, pixel_spacing_mm: tuple[float, float], pitch_mm: float) -> float:
+    """Volume of a labelled region by slice summation of a short-axis stack, ml.
+
+    Parameters
+    ----------
+    masks : (slices, rows, cols) bool array
+        The region on each slice (every slice counts; missing slices are the caller's to flag).
+    pixel_spacing_mm : (2,) float
+        Row and column spacing, mm.
+    pitch_mm : float
+        Distance between slice centres (thickness + gap), mm.
+
+    Examples
+    --------
+    Three slices of a 10 x 10 pixel square, 2 mm pixels, 10 mm apart: 3 x 400 mm2 x 10 mm:
+
+    >>> m = np.zeros((3, 20, 20), bool); m[:, 5:15, 5:15] = True
+    >>> mask_volume_ml(m, (2.0, 2.0), 10.0)
+    12.0
+    """
+    masks = np.asarray(masks, bool)
+    areas_mm2 = masks.reshape(len(masks), -1).sum(axis=1) * float(np.prod(pixel_spacing_mm))
+    return slice_summation_ml(areas_mm2, pitch_mm)
+
+
+def ejection_fraction_pct(edv_ml: float, esv_ml: float) -> float:
+    """LVEF = (EDV - ESV) / EDV x 100, as Paper A defines it (on indexed or plain volumes alike).
+
+    Examples
+    --------
+    >>> ejection_fraction_pct(150.0, 60.0)
+    60.0
+    """
+    if not edv_ml > 0:
+        return float("nan")
+    return float(100.0 * (edv_ml - esv_ml) / edv_ml)
+
+
+def lv_mass_g(myocardium_ml: float, density_g_per_ml: float = MYOCARDIAL_DENSITY_G_PER_ML) -> float:
+    """LV mass from myocardial volume, g (density 1.05 g/ml).
+
+    Examples
+    --------
+    >>> lv_mass_g(100.0)
+    105.0
+    """
+    return float(myocardium_ml * density_g_per_ml)
+
+
+def lv_measures(labels_ed: np.ndarray, labels_es: np.ndarray, pixel_spacing_mm: tuple[float, float],
+                pitch_mm: float, bsa_m2: float, cavity: int = 1, myocardium: int = 2) -> dict:
+    """EDV, ESV, EF, LV mass (from ED) and their indexed values from ED and ES label stacks.
+
+    Parameters
+    ----------
+    labels_ed, labels_es : (slices, rows, cols) int arrays
+        Label maps (``cavity`` and ``myocardium`` codes, as in :mod:`cmrpipe.io.labels`).
+    pixel_spacing_mm : (2,) float
+    pitch_mm : float
+    bsa_m2 : float
+        Body surface area for indexing (e.g. :func:`dubois_bsa_m2`).
+
+    Returns
+    -------
+    dict
+        lvedv_ml, lvesv_ml, lvef_pct, lv_mass_g, lvedvi_ml_m2, lvesvi_ml_m2, lvmi_g_m2.
+        Papillary muscles are wherever the labels put them (the cavity, in this project).
+    """
+    edv = mask_volume_ml(np.asarray(labels_ed) == cavity, pixel_spacing_mm, pitch_mm)
+    esv = mask_volume_ml(np.asarray(labels_es) == cavity, pixel_spacing_mm, pitch_mm)
+    mass = lv_mass_g(mask_volume_ml(np.asarray(labels_ed) == myocardium, pixel_spacing_mm, pitch_mm))
+    return {"lvedv_ml": edv, "lvesv_ml": esv, "lvef_pct": ejection_fraction_pct(edv, esv), "lv_mass_g": mass,
+            "lvedvi_ml_m2": edv / bsa_m2, "lvesvi_ml_m2": esv / bsa_m2, "lvmi_g_m2": mass / bsa_m2}
+
+
+LVH_LVMI_G_M2 = {"M": 72.0, "F": 55.0}
+"""Paper B's LVH thresholds: LV mass index > 72 g/m2 in men and > 55 g/m2 in women."""
+
+
+def lvh(lvmi_g_m2, sex) -> np.ndarray:
+    """LV hypertrophy by Paper B's sex-specific LV mass index thresholds (strictly above).
+
+    Parameters
+    ----------
+    lvmi_g_m2 : (n,) float array
+    sex : (n,) array of "M" / "F"
+
+    Examples
+    --------
+    >>> lvh([72.0, 73.0, 56.0, 50.0], ["M", "M", "F", "F"]).tolist()
+    [False, True, True, False]
+    """
+    lvmi = np.asarray(lvmi_g_m2, float)
+    threshold = np.array([LVH_LVMI_G_M2[s] for s in np.asarray(sex)], float)
+    return lvmi > threshold
+
+
+def lvh_percentile(lv_mass, sex, percentile: float = 90.0) -> np.ndarray:
+    """LV hypertrophy as LV mass above the sex-specific 90th percentile of the cohort (Paper B's alternative).
+
+    Examples
+    --------
+    >>> mass = np.r_[np.arange(1.0, 11.0), np.arange(101.0, 111.0)]
+    >>> lvh_percentile(mass, ["F"] * 10 + ["M"] * 10).nonzero()[0].tolist()
+    [9, 19]
+    """
+    mass = np.asarray(lv_mass, float)
+    sex = np.asarray(sex)
+    out = np.zeros(len(mass), bool)
+    for s in np.unique(sex):
+        group = sex == s
+        out[group] = mass[group] > np.nanpercentile(mass[group], percentile)
+    return out
