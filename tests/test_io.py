@@ -545,3 +545,18 @@ def test_missing_apical_coverage_is_a_qc_exclusion(clean_cohort, tmp_path):
     _, exclusions = _ingest_one(cohort, tmp_path, "mesa_0001")
     row = exclusions.iloc[0]
     assert row.stage == "qc" and row.reason.startswith("apical coverage missing"), row.reason
+
+
+def test_load_subject_reads_back_what_was_stored(clean_cohort):
+    from cmrpipe.io.store import load_subject
+
+    cohort, truth, store, index, _ = clean_cohort
+    subject = load_subject(store, "ukb_0001")
+    row = index.set_index("key").loc["ukb_0001"]
+    assert subject.sax_images.shape == (row.n_sax_slices, row.n_frames, row.rows, row.cols)
+    assert subject.es_frame == row.es_frame and subject.pitch_mm == pytest.approx(10.0)
+    assert subject.contours.shape == (2, row.n_sax_slices, row.rows, row.cols) and subject.contoured.any()
+    assert subject.inlinevf is not None and set(subject.lax) == {"lax_2ch", "lax_4ch"}
+    assert set(subject.landmarks.view) == {"SAX", "2CH", "4CH"}
+    with pytest.raises(FileNotFoundError, match="not in the store"):
+        load_subject(store, "ukb_9999")

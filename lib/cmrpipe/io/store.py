@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -338,3 +339,73 @@ def _write_covariates(manifest: Manifest, store_dir: Path) -> None:
         covariates = covariates.merge(pd.read_csv(manifest.root / manifest.manual_mass)[["key", "lv_mass_g"]],
                                       on="key", how="left")
     covariates[[c for c in COVARIATE_COLUMNS if c in covariates]].to_csv(store_dir / "covariates.csv", index=False)
+
+
+@dataclass(frozen=True)
+class StoredSubject:
+    """One subject read back from the store (what every later stage works from).
+
+    Attributes
+    ----------
+    key, protocol : str
+    sax_images : (slices, frames, rows, cols) array
+        Base first.
+    sax_affine_ijk_to_lps : (4, 4) float array
+        (row, col, slice) -> LPS mm.
+    pixel_spacing_mm : (2,) float array
+    pitch_mm : float
+    ed_frame, es_frame : int
+        -1 where unknown.
+    contours : (2, slices, rows, cols) uint8 array or None
+        Core-lab label maps at ED and ES (:mod:`cmrpipe.io.labels` codes).
+    contoured : (2, slices) bool array or None
+    inlinevf : (2, slices, rows, cols) uint8 array or None
+    lax : dict
+        ``lax_2ch`` / ``lax_4ch`` -> (frames, rows, cols) images.
+    lax_affine_ijk_to_lps : dict
+        The same keys -> (4, 4) affines.
+    landmarks : DataFrame or None
+    """
+
+    key: str
+    protocol: str
+    sax_images: np.ndarray
+    sax_affine_ijk_to_lps: np.ndarray
+    pixel_spacing_mm: np.ndarray
+    pitch_mm: float
+    ed_frame: int
+    es_frame: int
+    contours: np.ndarray | None
+    contoured: np.ndarray | None
+    inlinevf: np.ndarray | None
+    lax: dict
+    lax_affine_ijk_to_lps: dict
+    landmarks: pd.DataFrame | None
+
+
+def load_subject(store_dir: str | Path, key: str) -> StoredSubject:
+    """Read a subject's HDF5 from the store.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the subject is not in the store (excluded, or not ingested yet).
+    """
+    path = Path(store_dir) / f"{key}.h5"
+    if not path.is_file():
+        raise FileNotFoundError(f"{key} is not in the store {store_dir} (excluded, or not ingested)")
+    with h5py.File(path, "r") as h5:
+        optional = lambda name: h5[name][:] if name in h5 else None
+        lax = {v: h5[f"{v}/images"][:] for v in ("lax_2ch", "lax_4ch") if v in h5}
+        landmarks = None
+        if "landmarks" in h5:
+            landmarks = pd.DataFrame({c: h5["landmarks"][c][:] for c in h5["landmarks"]})
+            for column in ("view", "point"):
+                landmarks[column] = landmarks[column].str.decode("utf-8")
+        return StoredSubject(
+            key=str(h5.attrs["key"]), protocol=str(h5.attrs["protocol"]), sax_images=h5["sax/images"][:],
+            sax_affine_ijk_to_lps=h5["sax"].attrs["affine_ijk_to_lps"], pixel_spacing_mm=h5.attrs["pixel_spacing_mm"],
+            pitch_mm=float(h5.attrs["pitch_mm"]), ed_frame=int(h5.attrs["ed_frame"]), es_frame=int(h5.attrs["es_frame"]),
+            contours=optional("contours/labels"), contoured=optional("contours/contoured"),
+            inlinevf=optional("inlinevf/labels"), lax=lax,
+            lax_affine_ijk_to_lps={v: h5[v].attrs["affine_ijk_to_lps"] for v in lax}, landmarks=landmarks)
