@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # tissue labels of the synthetic anatomy (label maps use these codes)
-BACKGROUND, LV_CAVITY, LV_MYO, RV_CAVITY, RV_WALL, LA_CAVITY, EPI_FAT, PAPILLARY = 0, 1, 2, 3, 4, 5, 6, 7
+BACKGROUND, LV_CAVITY, LV_MYO, RV_CAVITY, RV_WALL, LA_CAVITY, EPI_FAT, PAPILLARY, RA_CAVITY = range(9)
 HEART_LABELS = {"lv_cavity": LV_CAVITY, "lv_myo": LV_MYO, "rv_cavity": RV_CAVITY, "rv_wall": RV_WALL,
-                "la_cavity": LA_CAVITY, "epi_fat": EPI_FAT, "papillary": PAPILLARY}
+                "la_cavity": LA_CAVITY, "epi_fat": EPI_FAT, "papillary": PAPILLARY, "ra_cavity": RA_CAVITY}
 LV_BLOOD_POOL = (LV_CAVITY, PAPILLARY)
 """Labels inside the endocardial surface: papillary muscles count as blood pool (cavity
 volume) and not as myocardium (mass), as in the UK Biobank reference contours."""
@@ -175,7 +175,8 @@ class HeartShape:
         la_c = 0.55 * g["c_endo_mm"]
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
-        reach = max(g["a_epi_mm"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0) + 6.0
+        reach = max(g["a_epi_mm"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0,
+                    rv["u0"] + 0.25 * g["a_epi_mm"] + 0.95 * g["a_endo_mm"]) + 6.0
         near = ((p[:, 2] > -4.0) & (p[:, 2] < base + la_c + 1.0) & (np.abs(p[:, 0]) < reach)
                 & (np.abs(p[:, 1]) < reach))
         idx = np.flatnonzero(near)
@@ -206,6 +207,12 @@ class HeartShape:
         rv_zone = (w <= base + 5.0) & (u > -0.2 * g["a_epi_mm"])
         lab[(q_wall <= 1) & rv_zone] = RV_WALL
         lab[(q <= 1) & rv_zone] = RV_CAVITY
+
+        # right atrium above the RV, beside the left atrium
+        ra_u = rv["u0"] + 0.25 * g["a_epi_mm"]
+        q_ra = (((u - ra_u) / (0.95 * g["a_endo_mm"])) ** 2 + (v / (1.05 * g["a_endo_mm"])) ** 2
+                + ((w - base - 0.15 * la_c) / (0.9 * la_c)) ** 2)
+        lab[(q_ra <= 1) & (w > base - 4.0)] = RA_CAVITY
 
         # left atrium above the base
         q_la = (u / (1.05 * g["a_endo_mm"])) ** 2 + (v / (1.1 * g["a_endo_mm"])) ** 2 + ((w - base) / la_c) ** 2

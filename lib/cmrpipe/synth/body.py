@@ -1,8 +1,8 @@
 """The static chest around the heart, in the patient frame (LPS, mm).
 
 An elliptic body cylinder along the head-foot axis with a subcutaneous fat rim,
-two lungs, a liver below the right hemidiaphragm, the spine, and a pericardial
-sac around the heart. It does not move with the cardiac cycle; breath-hold
+two lungs, a liver below the right hemidiaphragm, the spine with the descending
+aorta beside it, and a pericardial sac around the heart. It does not move with the cardiac cycle; breath-hold
 misregistration moves it with the heart.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL = 0, 1, 2, 3, 4, 5, 6
+AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL, AORTA = range(8)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
-               "spine": SPINE, "pericardial": PERICARDIAL}
+               "spine": SPINE, "pericardial": PERICARDIAL, "aorta": AORTA}
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,10 @@ class Chest:
         # liver: under the right hemidiaphragm (right is -x in LPS)
         q = ((x + 0.25 * self.half_width_mm) / (0.7 * self.half_width_mm)) ** 2 + (y / (0.75 * self.half_depth_mm)) ** 2
         out[(q <= 1.0) & (z <= self.diaphragm_z_mm - 5.0 * np.clip(x / self.half_width_mm, -1, 1))] = LIVER
-        # spine, posterior midline
+        # spine, posterior midline, and the descending aorta in front of it and to its left (+x)
         out[(x**2 + (y - 0.72 * self.half_depth_mm) ** 2) <= (0.15 * self.half_depth_mm) ** 2] = SPINE
+        aorta = ((x - 0.13 * self.half_width_mm) ** 2 + (y - 0.50 * self.half_depth_mm) ** 2) <= 11.0**2
+        out[aorta & (z > self.diaphragm_z_mm - 60.0)] = AORTA
         # pericardial sac (mediastinal tissue around the heart)
         d = np.sqrt((x - hx) ** 2 + (y - hy) ** 2 + ((z - hz) / 1.25) ** 2)
         out[d <= self.pericardium_radius_mm] = PERICARDIAL

@@ -75,7 +75,7 @@ attrs: key, protocol, n_frames, es_frame, pixel_spacing_mm (rows, cols), the mea
 <view>/labels (frames, rows, cols) uint8, for view sax_01.. (base to apex), lax_2ch, lax_4ch:
   tissue label at each pixel centre, mid-slice, where it appears in the image (breath-hold
   shift included): 0 none, 1 LV cavity, 2 LV myocardium, 3 RV cavity, 4 RV wall,
-  5 LA cavity, 6 epicardial fat, 7 papillary muscle.
+  5 LA cavity, 6 epicardial fat, 7 papillary muscle, 8 RA cavity.
 <view> attrs: position_lps, orientation, pixel_spacing_mm, thickness_mm (the DICOM geometry),
   shift_lps and shift_col_row_mm (the breath-hold shift of the anatomy in that image).
 landmarks/mitral_2ch_lps, landmarks/mitral_4ch_lps (frames, 2, 3): mitral hinge points, LPS mm,
@@ -91,7 +91,7 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Changes whenever the generator writes different files for the same parameters: a cohort
 made by another version is not reused."""
 

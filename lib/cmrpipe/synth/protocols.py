@@ -83,13 +83,17 @@ class Protocol:
 
 
 _HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.50, an.LV_MYO: 0.30, an.RV_CAVITY: 0.48, an.RV_WALL: 0.30,
-              an.LA_CAVITY: 0.46, an.EPI_FAT: 0.62, an.PAPILLARY: 0.32}
+              an.LA_CAVITY: 0.46, an.EPI_FAT: 0.62, an.PAPILLARY: 0.32,
+              an.RA_CAVITY: 0.45}
 _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CAVITY: 0.86, an.RV_WALL: 0.22,
-               an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25}
+               an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25,
+               an.RA_CAVITY: 0.83}
 _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.05, body.LIVER: 0.27,
-             body.SPINE: 0.20, body.PERICARDIAL: 0.34}
+             body.SPINE: 0.20, body.PERICARDIAL: 0.34,
+             body.AORTA: 0.55}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.03, body.LIVER: 0.30,
-              body.SPINE: 0.18, body.PERICARDIAL: 0.40}
+              body.SPINE: 0.18, body.PERICARDIAL: 0.40,
+              body.AORTA: 0.85}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:

@@ -20,11 +20,11 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from cmrpipe.geometry import ImagePlane
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RV_CAVITY, HeartShape
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RA_CAVITY, RV_CAVITY, HeartShape
 from cmrpipe.synth.body import LUNG, Chest
 from cmrpipe.synth.protocols import Protocol
 
-BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY)
+BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
 
 
 @dataclass(frozen=True)
