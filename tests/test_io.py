@@ -560,3 +560,14 @@ def test_load_subject_reads_back_what_was_stored(clean_cohort):
     assert set(subject.landmarks.view) == {"SAX", "2CH", "4CH"}
     with pytest.raises(FileNotFoundError, match="not in the store"):
         load_subject(store, "ukb_9999")
+
+
+def test_a_file_without_preamble_or_meta_is_read():
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    expected = ds.pixel_array.copy()
+    del ds.file_meta
+    ds.preamble = None
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=False)  # old ACR-NEMA style: the dataset alone
+    assert buffer.getvalue()[:2] == b"\x08\x00"
+    assert np.array_equal(dicom.read_image(buffer.getvalue(), "k", "old.dcm").pixels, expected)

@@ -124,6 +124,28 @@ def _pixels(ds, h: dict) -> np.ndarray:
     return ds.pixel_array
 
 
+def _set_transfer_syntax(ds) -> None:
+    """A file without meta information: take its transfer syntax from how it was read."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    if "file_meta" not in ds.__dict__ or "TransferSyntaxUID" not in ds.file_meta:
+        implicit, little = ds.original_encoding
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+
+
+def _short_pixel_data(ds, h: dict) -> bool:
+    """Whether uncompressed pixel data holds fewer bytes than the image needs (a truncated file)."""
+    try:
+        n_bytes = len(ds.get_item(0x7FE00010).value)
+    except Exception:
+        return True
+    needed = (h["Rows"] or 0) * (h["Columns"] or 0) * ((h["BitsAllocated"] or 0) // 8) * (h["SamplesPerPixel"] or 1)
+    return n_bytes < needed * (h["NumberOfFrames"] or 1)
+
+
 def decode_overlay(ds, key: str, path: str, group: int = 0x6000) -> np.ndarray | None:
     """A dataset's 1-bit overlay as a boolean (rows, cols) mask, or None when it has none.
 
@@ -226,6 +248,7 @@ def read_image(source, key: str, path: str) -> Image | None:
             ds = pydicom.dcmread(io.BytesIO(data), specific_tags=TAGS, force=True)  # old ACR-NEMA style
             if "SOPClassUID" not in pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True):
                 raise InvalidDicomError("no DICOM preamble and no SOP Class") from None
+            _set_transfer_syntax(ds)
         if "PixelData" not in ds:
             return None  # DICOMDIR, structured reports, presentation states
         h = _header(ds)
@@ -245,8 +268,9 @@ def read_image(source, key: str, path: str) -> Image | None:
     try:
         pixels = _pixels(ds, h)
     except Exception as err:
+        what = "(truncated)" if _short_pixel_data(ds, h) else "(pixel data in a form that cannot be decoded)"
         raise SubjectDataError(key, path, "ingest",
-                               f"unreadable DICOM file (truncated): pixel data could not be decoded ({err})") from None
+                               f"unreadable DICOM file {what}: pixel data could not be decoded ({err})") from None
     if pixels.ndim != 2:
         raise SubjectDataError(key, path, "ingest", f"multi-frame (enhanced) or colour DICOM is not supported "
                                                     f"(pixel array of shape {pixels.shape})")
