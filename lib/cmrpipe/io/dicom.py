@@ -23,6 +23,23 @@ from cmrpipe.io.errors import SubjectDataError
 # files that are never images: skipped without complaint (UK Biobank zips hold a "manifest.cvs")
 NOT_IMAGES = {".txt", ".csv", ".cvs", ".json", ".xml", ".md", ".html", ".pdf", ".yaml", ".yml", ".log", ".jpg",
               ".jpeg", ".png", ".bmp", ".gif"}
+REQUIRED_GEOMETRY = ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient")
+# the only elements parsed (identifiers are never read): keyword -> (tag, how its value is read)
+ELEMENTS = {
+    "SOPInstanceUID": (0x00080018, "str"), "SeriesInstanceUID": (0x0020000E, "str"),
+    "SeriesDescription": (0x0008103E, "str"), "InstanceNumber": (0x00200013, "int"),
+    "TriggerTime": (0x00181060, "float"), "CardiacNumberOfImages": (0x00181090, "int"),
+    "PixelSpacing": (0x00280030, "floats"), "ImagePositionPatient": (0x00200032, "floats"),
+    "ImageOrientationPatient": (0x00200037, "floats"), "SliceThickness": (0x00180050, "float"),
+    "SpacingBetweenSlices": (0x00180088, "float"), "SamplesPerPixel": (0x00280002, "us"),
+    "PhotometricInterpretation": (0x00280004, "str"), "Rows": (0x00280010, "us"), "Columns": (0x00280011, "us"),
+    "BitsAllocated": (0x00280100, "us"), "BitsStored": (0x00280101, "us"), "HighBit": (0x00280102, "us"),
+    "PixelRepresentation": (0x00280103, "us"), "NumberOfFrames": (0x00280008, "int"),
+}
+# what pydicom parses: those elements, the pixel data and the overlay group 0x6000
+TAGS = [tag for tag, _ in ELEMENTS.values()] + [0x7FE00010, 0x60000010, 0x60000011, 0x60000022, 0x60000040,
+                                                 0x60000050, 0x60000100, 0x60000102, 0x60003000]
+_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
 
 
 def is_candidate(name: str) -> bool:
@@ -36,14 +53,6 @@ def is_candidate(name: str) -> bool:
     parts = Path(name).parts
     return bool(parts) and not any(p.startswith(".") or p == "__MACOSX" for p in parts) and \
         parts[-1].upper() != "DICOMDIR" and Path(name).suffix.lower() not in NOT_IMAGES
-REQUIRED_GEOMETRY = ("PixelSpacing", "ImagePositionPatient", "ImageOrientationPatient")
-# the only elements parsed (identifiers are never read); the overlay group 0x6000 is added by tag
-TAGS = ["SOPInstanceUID", "SeriesInstanceUID", "SeriesDescription", "InstanceNumber", "TriggerTime",
-        "CardiacNumberOfImages", *REQUIRED_GEOMETRY, "SliceThickness", "SpacingBetweenSlices", "SamplesPerPixel",
-        "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated", "BitsStored", "HighBit",
-        "PixelRepresentation", "NumberOfFrames", "PixelData",
-        0x60000010, 0x60000011, 0x60000022, 0x60000040, 0x60000050, 0x60000100, 0x60000102, 0x60003000]
-_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
 
 
 @dataclass
@@ -117,7 +126,7 @@ def _pixels(ds, h: dict) -> np.ndarray:
         signed, stored = bool(h["PixelRepresentation"]), h["BitsStored"] or bits
         if not (signed and stored < bits):
             data = ds.get_item(0x7FE00010).value
-            if len(data) < rows * cols * bits // 8:
+            if _short_pixel_data(ds, h):
                 raise ValueError(f"{len(data)} bytes of pixel data for {rows} x {cols} x {bits // 8}")
             pixels = np.frombuffer(data, f"<{'i' if signed else 'u'}{bits // 8}", rows * cols).reshape(rows, cols)
             return pixels & ((1 << stored) - 1) if stored < bits else pixels  # bits above HighBit are not image
@@ -178,29 +187,15 @@ def decode_overlay(ds, key: str, path: str, group: int = 0x6000) -> np.ndarray |
     return placed
 
 
-# value representation of each element read (for the raw little-endian path)
-_KIND = {0x00080018: "str", 0x0020000E: "str", 0x0008103E: "str", 0x00200013: "int", 0x00181060: "float",
-         0x00181090: "int", 0x00280030: "floats", 0x00200032: "floats", 0x00200037: "floats", 0x00180050: "float",
-         0x00180088: "float", 0x00280002: "us", 0x00280004: "str", 0x00280010: "us", 0x00280011: "us",
-         0x00280100: "us", 0x00280101: "us", 0x00280102: "us", 0x00280103: "us", 0x00280008: "int"}
-_KEYWORD = {"SOPInstanceUID": 0x00080018, "SeriesInstanceUID": 0x0020000E, "SeriesDescription": 0x0008103E,
-            "InstanceNumber": 0x00200013, "TriggerTime": 0x00181060, "CardiacNumberOfImages": 0x00181090,
-            "PixelSpacing": 0x00280030, "ImagePositionPatient": 0x00200032, "ImageOrientationPatient": 0x00200037,
-            "SliceThickness": 0x00180050, "SpacingBetweenSlices": 0x00180088, "SamplesPerPixel": 0x00280002,
-            "PhotometricInterpretation": 0x00280004, "Rows": 0x00280010, "Columns": 0x00280011,
-            "BitsAllocated": 0x00280100, "BitsStored": 0x00280101, "HighBit": 0x00280102,
-            "PixelRepresentation": 0x00280103, "NumberOfFrames": 0x00280008}
-
-
 def _header(ds) -> dict:
-    """The elements of :data:`TAGS` as Python values, keyed by keyword (absent or empty: None).
+    """The :data:`ELEMENTS` as Python values, keyed by keyword (absent or empty: None).
 
     For the little-endian transfer syntaxes the raw bytes are parsed directly (pydicom's
     value conversion costs more than reading the file); otherwise pydicom converts them.
     """
     raw_path = str(ds.file_meta.get("TransferSyntaxUID", "")) in _NATIVE if "file_meta" in ds.__dict__ else False
     out = {}
-    for keyword, tag in _KEYWORD.items():
+    for keyword, (tag, kind) in ELEMENTS.items():
         if tag not in ds:
             out[keyword] = None
             continue
@@ -210,13 +205,12 @@ def _header(ds) -> dict:
             value = ds[tag].value
             if value in (None, "") or (isinstance(value, (list, tuple, pydicom.multival.MultiValue)) and not value):
                 out[keyword] = None
-            elif _KIND[tag] == "floats":
+            elif kind == "floats":
                 out[keyword] = [float(v) for v in (value if isinstance(value, (list, tuple, pydicom.multival.MultiValue))
                                                    else [value])]
             else:
-                out[keyword] = {"str": str, "int": int, "float": float, "us": int}[_KIND[tag]](value)
+                out[keyword] = {"str": str, "int": int, "float": float, "us": int}[kind](value)
             continue
-        kind = _KIND[tag]
         if kind == "us":
             out[keyword] = int.from_bytes(value[:2], "little") if len(value) >= 2 else None
             continue
