@@ -10,6 +10,7 @@ import pandas as pd
 from skimage.measure import find_contours
 
 from cmrpipe.report import published
+from cmrpipe.stats.table1 import format_count_pct, format_mean_sd
 from cmrpipe.synth.anatomy import LV_BLOOD_POOL, LV_MYO
 
 _LV_EPI = (*LV_BLOOD_POOL, LV_MYO)
@@ -110,11 +111,11 @@ def montage(images: dict, truth: dict, title: str, overlay: bool = True):
 
 
 def _mean_sd(x: pd.Series) -> str:
-    return f"{x.mean():.1f} ({x.std():.1f})"
+    return format_mean_sd(x.mean(), x.std())
 
 
 def _count_pct(x: pd.Series) -> str:
-    return f"{int(x.sum())} ({100 * x.mean():.1f})"
+    return format_count_pct(int(x.sum()), 100 * x.mean())
 
 
 def table1_comparison(truth: pd.DataFrame, protocol: str) -> pd.DataFrame:
