@@ -562,3 +562,28 @@ def test_demographics_and_effects_figures_render(cohort):
     _, _, truth = cohort
     assert len(figures.demographics_figure(truth).axes) >= 4
     assert len(figures.planted_effects_figure(truth).axes) == 4
+
+
+@pytest.mark.parametrize("protocol_name", ["mesa", "ukb"])
+def test_image_details_change_the_images_but_not_the_truth_or_the_subject_stream(protocol_name):
+    from cmrpipe.synth import detail, render
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    s = make_subject(config, protocol_name, 0)
+    contraction = anatomy.cycle_contraction(4)
+    view = s["views"][0]  # the most basal SAX slice: outflow tracts and great vessels
+    plain_rng, detail_rng = np.random.default_rng(1), np.random.default_rng(1)
+    args = (view, s["heart"], s["chest"], s["pose"], s["protocol"], contraction)
+    plain, plain_labels = render.render_view(*args, plain_rng, 1, 1)
+    detailed, detailed_labels = render.render_view(*args, detail_rng, 1, 1, s["look_rng"], s["trabeculae"],
+                                                   s["vessels"])
+    assert np.array_equal(plain_labels, detailed_labels)  # the truth is the same
+    assert plain_rng.random() == detail_rng.random()  # the details draw nothing from the subject's stream
+    assert not np.allclose(plain, detailed)
+    # trabeculae lie in the LV cavity only, and the vessels only where the heart has no tissue
+    heart = s["heart"]
+    points = np.random.default_rng(0).uniform(-60, 120, (20000, 3))
+    lab = heart.labels(points, 0.0)
+    cavity = lab == anatomy.LV_CAVITY
+    assert s["trabeculae"].mask(heart, points[cavity], 0.0).any()
+    assert (s["vessels"].labels(heart, points, 0.0) != detail.NO_VESSEL).any()

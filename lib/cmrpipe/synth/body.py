@@ -1,9 +1,15 @@
 """The static chest around the heart, in the patient frame (LPS, mm).
 
-An elliptic body cylinder along the head-foot axis with a subcutaneous fat rim,
-two lungs, a liver below the right hemidiaphragm, the spine with the descending
-aorta beside it, and a pericardial sac around the heart. It does not move with the cardiac cycle; breath-hold
-misregistration moves it with the heart.
+The body outline is rounder in front and flatter behind, with a slightly irregular
+contour; under the skin lies a subcutaneous fat layer of uneven thickness, then the
+chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
+the spine behind) with the ribs in them. Inside the thoracic cavity are the two
+lungs either side of the mediastinum (the pericardial sac around the heart, the
+anterior mediastinal fat behind the sternum), the vertebral body with the spinal
+canal behind it, and the descending aorta beside the spine. Below the dome-shaped
+diaphragm lie the liver (right, with its left lobe across the midline), the
+stomach (left, with a gas cap) and the spleen (left, posterior). The chest does
+not move with the cardiac cycle; breath-hold misregistration moves it with the heart.
 """
 
 from __future__ import annotations
@@ -12,14 +18,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL, AORTA = range(8)
+(AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
+ GAS, STERNUM) = range(16)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
-               "spine": SPINE, "pericardial": PERICARDIAL, "aorta": AORTA}
+               "spine": SPINE, "pericardial": PERICARDIAL, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
+               "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM}
+
+# the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
+RIB_PITCH_MM = 24.0          # head-foot distance between ribs
+RIB_SLOPE = 0.45             # ribs run down from back to front: z shift per mm of y
+VERTEBRA_RADIUS_MM = 17.0
+CANAL_RADIUS_MM = 7.5
+DESCENDING_AORTA_RADIUS_MM = 11.0
+DOME_HEIGHT_MM = 22.0        # rise of each hemidiaphragm above its rim
 
 
 @dataclass(frozen=True)
 class Chest:
-    """Sizes and positions of the chest's parts (mm, LPS); ``heart_centre_lps`` places the pericardium."""
+    """Sizes and positions of the chest's parts (mm, LPS); ``heart_centre_lps`` places the pericardium.
+
+    ``outline_amp`` and ``outline_phase`` (harmonics 2-4 of the body outline, fractions of its
+    radius) and ``fat_amp``/``fat_phase`` (harmonics 1-3 of the subcutaneous fat thickness)
+    make the body irregular; zero gives a smooth outline and an even fat layer.
+    """
 
     half_width_mm: float
     half_depth_mm: float
@@ -27,6 +48,18 @@ class Chest:
     diaphragm_z_mm: float
     heart_centre_lps: tuple[float, float, float]
     pericardium_radius_mm: float
+    outline_amp: tuple[float, ...] = (0.0, 0.0, 0.0)
+    outline_phase: tuple[float, ...] = (0.0, 0.0, 0.0)
+    fat_amp: tuple[float, ...] = (0.0, 0.0, 0.0)
+    fat_phase: tuple[float, ...] = (0.0, 0.0, 0.0)
+
+    @classmethod
+    def irregularity(cls, rng: np.random.Generator) -> dict:
+        """Random outline and fat-thickness harmonics (keyword arguments of the constructor)."""
+        return {"outline_amp": tuple(float(a) for a in rng.normal(0.0, 0.025, 3) / np.arange(1, 4)),
+                "outline_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3)),
+                "fat_amp": tuple(float(a) for a in rng.normal(0.0, 0.25, 3)),
+                "fat_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3))}
 
     def labels(self, points_lps: np.ndarray) -> np.ndarray:
         """Body label at each point.
@@ -40,27 +73,88 @@ class Chest:
         -------
         (...) uint8 array
         """
-        p = np.asarray(points_lps, float)
+        p = np.asarray(points_lps, np.float32)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        width, depth = self.half_width_mm, self.half_depth_mm
+        rho = np.hypot(x / width, y / depth)
+        safe = np.maximum(rho, 1e-6)
+        cos_t, sin_t = x / width / safe, y / depth / safe   # sin_t > 0: posterior
+        wobble = 1.0 + _harmonics(cos_t, sin_t, self.outline_amp, self.outline_phase, first=2)
+        # distance-like coordinate: 1 on the skin, 0 at the centre, flatter behind
+        ay = np.abs(y) / depth
+        level = np.sqrt((x / width) ** 2 + np.where(y > 0, ay * ay * ay, ay * ay)) / wobble
+        to_mm = np.minimum(width, depth)  # depth below the skin, roughly, in mm
+
+        fat = self.fat_mm * np.clip(1.0 + 0.45 * cos_t**2 + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase),
+                                    0.35, None)
+        fat = fat * np.where(sin_t < -0.8, 0.55, 1.0)  # thin over the sternum
+        posterior = np.exp(-((cos_t / 0.42) ** 2)) * (sin_t > 0)
+        pectoral = np.exp(-(((np.abs(cos_t) - 0.55) / 0.25) ** 2)) * (sin_t < 0)
+        muscle = 9.0 + 32.0 * posterior + 9.0 * pectoral
+        below_skin_mm = (1.0 - level) * to_mm
+
         out = np.zeros(x.shape, np.uint8)
-        r = np.sqrt((x / self.half_width_mm) ** 2 + (y / self.half_depth_mm) ** 2)
-        out[r <= 1.0] = SUBCUT_FAT
-        inner = 1.0 - self.fat_mm / self.half_depth_mm
-        out[r <= inner] = SOFT_TISSUE
-        hx, hy, hz = self.heart_centre_lps
-        # lungs: either side of the mediastinum, above the diaphragm
-        for side in (-1.0, 1.0):
-            q = (((x - side * 0.5 * self.half_width_mm) / (0.38 * self.half_width_mm)) ** 2
-                 + ((y - 0.05 * self.half_depth_mm) / (0.75 * self.half_depth_mm)) ** 2)
-            out[(q <= 1.0) & (z > self.diaphragm_z_mm + 10.0 * (x * side > 0))] = LUNG
-        # liver: under the right hemidiaphragm (right is -x in LPS)
-        q = ((x + 0.25 * self.half_width_mm) / (0.7 * self.half_width_mm)) ** 2 + (y / (0.75 * self.half_depth_mm)) ** 2
-        out[(q <= 1.0) & (z <= self.diaphragm_z_mm - 5.0 * np.clip(x / self.half_width_mm, -1, 1))] = LIVER
-        # spine, posterior midline, and the descending aorta in front of it and to its left (+x)
-        out[(x**2 + (y - 0.72 * self.half_depth_mm) ** 2) <= (0.15 * self.half_depth_mm) ** 2] = SPINE
-        aorta = ((x - 0.13 * self.half_width_mm) ** 2 + (y - 0.50 * self.half_depth_mm) ** 2) <= 11.0**2
-        out[aorta & (z > self.diaphragm_z_mm - 60.0)] = AORTA
+        out[level <= 1.0] = SUBCUT_FAT
+        wall = (level <= 1.0) & (below_skin_mm > fat)
+        out[wall] = MUSCLE
+        cavity = (level <= 1.0) & (below_skin_mm > fat + muscle)
+        out[cavity] = SOFT_TISSUE
+        # ribs: oblique hoops in the inner part of the chest wall
+        rib_zone = wall & ~cavity & (below_skin_mm > fat + muscle - 8.0) & (np.abs(cos_t) > 0.25)
+        rib = np.cos(2 * np.pi * (z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM) > 0.7
+        out[rib_zone & rib] = RIB
+
+        dome = self._diaphragm_z(x, y)
+        above = z > dome
+        # the mediastinum: a band down the middle from the sternum to the spine
+        spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
+        mediastinum = (np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < 20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
+                       + 5.0 * np.cos(y / 17.0 + z / 31.0))
+        out[cavity & above & ~mediastinum] = LUNG
+        anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
+        out[anterior_fat] = MED_FAT
+        # the abdomen below the diaphragm
+        below = cavity & ~above
+        liver = below & ((x < 0.1 * width) | ((y < -0.3 * depth) & (x < 0.3 * width)))
+        out[liver] = LIVER
+        sq = ((x - 0.42 * width) / (0.28 * width)) ** 2 + ((y + 0.1 * depth) / (0.42 * depth)) ** 2
+        stomach = below & ~liver & (sq <= 1.0)
+        out[stomach] = STOMACH
+        out[stomach & (z > dome - 14.0) & (y < 0.0)] = GAS
+        ssp = ((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
+        out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
+
+        # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
+        sternum = ((x / 14.0) ** 2 + ((y + depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0
+        out[sternum & (level <= 1.0)] = STERNUM
+        dv = np.hypot(x, y - spine_y)
+        out[dv <= VERTEBRA_RADIUS_MM + 1.5] = RIB
+        out[dv <= VERTEBRA_RADIUS_MM] = SPINE
+        out[np.hypot(x, y - spine_y - VERTEBRA_RADIUS_MM - CANAL_RADIUS_MM - 2.0) <= CANAL_RADIUS_MM] = CSF
+        # descending aorta: left-anterior of the vertebral body
+        ao = np.hypot(x - 22.0, y - spine_y + 20.0) <= DESCENDING_AORTA_RADIUS_MM
+        out[ao & (z > self.diaphragm_z_mm - 60.0)] = AORTA
         # pericardial sac (mediastinal tissue around the heart)
+        hx, hy, hz = self.heart_centre_lps
         d = np.sqrt((x - hx) ** 2 + (y - hy) ** 2 + ((z - hz) / 1.25) ** 2)
         out[d <= self.pericardium_radius_mm] = PERICARDIAL
         return out
+
+    def _diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Height of the diaphragm (mm): two domes, the right one higher, lowest at the rim."""
+        width, depth = self.half_width_mm, self.half_depth_mm
+        right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.6 * width)) ** 2 - (y / (1.1 * depth)) ** 2)
+        left = DOME_HEIGHT_MM * (1 - ((x - 0.4 * width) / (0.6 * width)) ** 2 - (y / (1.1 * depth)) ** 2)
+        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + np.maximum(np.maximum(right, left), -30.0)
+
+
+def _harmonics(cos_t: np.ndarray, sin_t: np.ndarray, amp, phase, first: int = 1) -> np.ndarray:
+    """``sum_k amp_k cos(k theta + phase_k)`` for ``k = first, first + 1, ...`` (by recurrence)."""
+    out = np.zeros(np.shape(cos_t), np.float32)
+    ck, sk = cos_t, sin_t
+    for _ in range(first - 1):
+        ck, sk = ck * cos_t - sk * sin_t, sk * cos_t + ck * sin_t
+    for a, ph in zip(amp, phase):
+        out += np.float32(a) * (ck * np.float32(np.cos(ph)) - sk * np.float32(np.sin(ph)))
+        ck, sk = ck * cos_t - sk * sin_t, sk * cos_t + ck * sin_t
+    return out

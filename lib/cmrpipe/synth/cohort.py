@@ -46,13 +46,14 @@ import pandas as pd
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, faults, inlinevf, labels, render, subjects
+from cmrpipe.synth import anatomy, detail, faults, inlinevf, labels, render, subjects
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
+LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -91,7 +92,7 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4  # v4: anatomical chest, tissue texture, trabeculae, outflow tracts and great vessels, ringing
 """Changes whenever the generator writes different files for the same parameters: a cohort
 made by another version is not reused."""
 
@@ -210,6 +211,9 @@ def subject_key(protocol_name: str, index: int) -> str:
 def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     """Draw one subject: demographics, heart, pose, chest, planes (nothing rendered yet)."""
     rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index])
+    # the image-only details (texture, trabeculae, vessels) draw from a generator of their own,
+    # so that they leave every draw of ``rng`` (anatomy, truth, labels, noise) as it was
+    look = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index, LOOK_STREAM])
     prot = protocol(protocol_name, config.frames[protocol_name])
     info = subjects.draw_subject(rng, protocol_name)
     heart = subjects.heart_for(info, rng)
@@ -218,7 +222,7 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
                   heart_centre_lps=tuple(map(float, centre)),
-                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi_mm"]))
+                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi_mm"]), **Chest.irregularity(look))
     spacing = prot.draw_pixel_spacing(rng)
     views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
              + render.lax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm))
@@ -231,7 +235,9 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
                 "birth_date": f"{2001 - int(info['age_years']) - 1}{study_month:02d}{study_day:02d}",
                 "sex": info["sex"], "age_years": info["age_years"]}
     return {"key": key, "protocol": prot, "info": info, "heart": heart, "pose": pose, "chest": chest,
-            "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng}
+            "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng, "look_rng": look,
+            "trabeculae": detail.Trabeculae.random(look),
+            "vessels": detail.GreatVessels.for_heart(heart, pose.axes_lps, look)}
 
 
 def _measures(heart: anatomy.HeartShape, info: dict, es_s: float) -> dict:
@@ -272,7 +278,8 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
     with h5py.File(tmp_truth, "w") as h5:
         for series_number, view in enumerate(s["views"], start=1):
             images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
-                                                    config.n_in_plane, config.n_through)
+                                                    config.n_in_plane, config.n_through, s["look_rng"],
+                                                    s["trabeculae"], s["vessels"])
             group = h5.create_group(view.name)
             group.create_dataset("labels", data=label_maps, compression="gzip", compression_opts=4, shuffle=True)
             plane = view.plane

@@ -49,6 +49,10 @@ class Protocol:
         SD of the smooth multiplicative tissue texture.
     blood_flow : float
         Peak relative inflow brightening of blood over the cycle (gradient echo shows more).
+    blood_texture : float
+        SD of the uneven, cycle-varying flow signal of blood (gradient echo shows more).
+    ringing : float
+        Fraction of phase-encoding k-space lost to truncation (ringing and blur along rows).
     """
 
     name: str
@@ -70,6 +74,8 @@ class Protocol:
     row_mm_range: tuple[float, float] | None = None
     texture: float = 0.05
     blood_flow: float = 0.05
+    blood_texture: float = 0.03
+    ringing: float = 0.0
 
     def draw_pixel_spacing(self, rng) -> tuple[float, float]:
         """One subject's PixelSpacing, (between rows, between columns) in mm."""
@@ -89,11 +95,13 @@ _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CA
                an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25,
                an.RA_CAVITY: 0.83}
 _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.05, body.LIVER: 0.27,
-             body.SPINE: 0.20, body.PERICARDIAL: 0.34,
-             body.AORTA: 0.55}
+             body.SPINE: 0.36, body.PERICARDIAL: 0.34, body.AORTA: 0.55, body.MUSCLE: 0.27, body.CSF: 0.16,
+             body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
+             body.STERNUM: 0.40}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.03, body.LIVER: 0.30,
-              body.SPINE: 0.18, body.PERICARDIAL: 0.40,
-              body.AORTA: 0.85}
+              body.SPINE: 0.42, body.PERICARDIAL: 0.40, body.AORTA: 0.85, body.MUSCLE: 0.20, body.CSF: 0.80,
+              body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.36, body.MED_FAT: 0.72, body.GAS: 0.02,
+              body.STERNUM: 0.50}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:
@@ -109,12 +117,14 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
         p = Protocol("mesa", rows=160, cols=256, pixel_mm_range=(1.4, 1.7), row_mm_range=(1.8, 2.5),
                      thickness_mm=6.0, gap_mm=4.0, lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE,
                      body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
-                     sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15)
+                     sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15,
+                     blood_texture=0.08, ringing=0.3)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
                      noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
-                     echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04)
+                     echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04,
+                     blood_texture=0.035, ringing=0.22)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

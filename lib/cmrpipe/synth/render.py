@@ -17,11 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scipy.ndimage import gaussian_filter
+from scipy.ndimage import convolve1d, gaussian_filter
 
 from cmrpipe.geometry import ImagePlane
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RA_CAVITY, RV_CAVITY, HeartShape
+from cmrpipe.synth import body
+from cmrpipe.synth.anatomy import (BACKGROUND, LA_CAVITY, LV_CAVITY, PAPILLARY, RA_CAVITY, RV_CAVITY, RV_WALL,
+                                   HeartShape)
 from cmrpipe.synth.body import LUNG, Chest
+from cmrpipe.synth.detail import NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae
 from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
@@ -137,7 +140,9 @@ def bias_field(plane: ImagePlane, rng: np.random.Generator, strength: float) -> 
 
 def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protocol: Protocol,
                 contraction: np.ndarray, rng: np.random.Generator, n_in_plane: int = 2,
-                n_through: int = 3) -> tuple[np.ndarray, np.ndarray]:
+                n_through: int = 3, look_rng: np.random.Generator | None = None,
+                trabeculae: Trabeculae | None = None,
+                vessels: GreatVessels | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image one plane at every frame.
 
     Parameters
@@ -153,6 +158,11 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         Noise and bias.
     n_in_plane, n_through : int
         Sub-samples per pixel side and through the slice (partial volume).
+    look_rng : numpy.random.Generator, optional
+        Tissue texture and flow variation (a generator of its own, so that adding
+        realism draws nothing from ``rng``); a fixed one when None.
+    trabeculae, vessels : optional
+        Image-only anatomy (:mod:`cmrpipe.synth.detail`); none when None.
 
     Returns
     -------
@@ -161,6 +171,7 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     labels : (n_frames, rows, cols) uint8 array
         Heart labels at the pixel centres, mid-slice (the truth; 0 outside the heart).
     """
+    look_rng = np.random.default_rng(0) if look_rng is None else look_rng
     plane = view.plane
     affine = plane.affine_ijk_to_lps
     rows, cols = plane.rows, plane.cols
@@ -172,44 +183,134 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     sub = (offsets[:, 0, None] * affine[:3, 0] + offsets[:, 1, None] * affine[:3, 1]
            + offsets[:, 2, None] * plane.thickness_mm * normal)
     points = (centres[:, :, None, :] + sub[None, None] - view.shift_lps).astype(np.float32)
-    body_signal = _lookup(protocol.body_intensity, chest.labels(points))
+    spacing = np.asarray(plane.pixel_spacing_mm, float)
+    fields = _tissue_fields(look_rng, (rows, cols), spacing)
+    body_labels = chest.labels(points)
+    body_signal = _textured_body(protocol.body_intensity, body_labels, fields)
     # which pixels can hold heart tissue at any phase: test the pixel centres with a margin
     pts_hrt = pose.to_hrt(points.reshape(-1, 3)).reshape(points.shape)
     centre_hrt = pose.to_hrt(centres - view.shift_lps)
     g = heart.surfaces(0.0)
     reach = 2.2 * g["a_epi_mm"] + 10.0
-    near = ((centre_hrt[..., 2] > -8.0 - plane.thickness_mm) & (centre_hrt[..., 2] < 1.6 * g["base_w_mm"] + 10.0)
-            & (np.abs(centre_hrt[..., 0]) < reach) & (np.abs(centre_hrt[..., 1]) < reach))
+    in_truth = ((centre_hrt[..., 2] > -8.0 - plane.thickness_mm) & (centre_hrt[..., 2] < 1.6 * g["base_w_mm"] + 10.0)
+                & (np.abs(centre_hrt[..., 0]) < reach) & (np.abs(centre_hrt[..., 1]) < reach))
+    near = in_truth | (vessels.near(centre_hrt, 0.5 * plane.thickness_mm + 6.0) if vessels else False)
     near_pts = pts_hrt[near]  # (n_near, n_sub, 3)
-    centre_near = centre_hrt[near]
+    centre_truth = centre_hrt[in_truth]
+    heart_pts = near_pts[in_truth[near]]  # only these can hold heart tissue
+    heart_rows = np.flatnonzero(in_truth[near])
+    vessel_zone = vessels.near(near_pts, 4.0) if vessels else np.zeros(near_pts.shape[:-1], bool)
     heart_signal_lut = protocol.heart_intensity
+    vessel_cache = {}
 
     n_frames = len(contraction)
     images = np.empty((n_frames, rows, cols), np.float32)
     labels = np.zeros((n_frames, rows, cols), np.uint8)
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
-    spacing = np.asarray(plane.pixel_spacing_mm, float)
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
     base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
+    near_low = fields["low"][near][:, None]
+    flow_a, flow_b = fields["flow_a"][near][:, None], fields["flow_b"][near][:, None]
+    myo_value = float(heart_signal_lut[PAPILLARY])
+    wall_value = float(heart_signal_lut[RV_WALL])
     for f, s in enumerate(contraction):
         signal = body_signal[near].copy()
-        lab = heart.labels(near_pts, float(s))
+        lab = np.zeros(near_pts.shape[:-1], np.uint8)
+        lab[heart_rows] = heart.labels(heart_pts, float(s))
         inside = lab != BACKGROUND
-        # inflow: blood is brighter while it moves fastest (early systole and rapid filling)
-        flow = 1 + protocol.blood_flow * np.sin(2 * np.pi * f / n_frames) ** 2
-        signal[inside] = _lookup(heart_signal_lut, lab[inside]) * np.where(blood[lab[inside]], flow, 1.0)
+        # inflow: blood is brighter while it moves fastest (early systole and rapid filling), and flow
+        # makes it uneven, in a pattern that drifts through the cycle
+        phase = 2 * np.pi * f / n_frames
+        flow = (1 + protocol.blood_flow * np.sin(phase) ** 2
+                + protocol.blood_texture * (np.cos(phase) * flow_a + np.sin(phase) * flow_b))
+        tissue = 1 + HEART_LOW_SD * near_low
+        heart_value = _lookup(heart_signal_lut, lab) * np.where(blood[lab], flow, tissue)
+        signal[inside] = heart_value[inside]
+        if trabeculae is not None:
+            cavity = lab == LV_CAVITY
+            trab = np.zeros_like(cavity)
+            trab[cavity] = trabeculae.mask(heart, near_pts[cavity], float(s))
+            signal[trab] = myo_value * tissue[np.nonzero(trab)[0], 0]
+        if vessels is not None:
+            # the vessels move little: image them at a few phases only
+            step = round(float(s) * VESSEL_PHASE_STEPS)
+            if step not in vessel_cache:
+                vessel_cache[step] = vessels.labels(heart, near_pts[vessel_zone], step / VESSEL_PHASE_STEPS)
+            code = vessel_cache[step].copy()
+            code[inside[vessel_zone]] = NO_VESSEL
+            zone = vessel_zone
+            values = np.array([0.0, heart_signal_lut[LV_CAVITY], heart_signal_lut[RV_CAVITY], wall_value], np.float32)
+            hit = code != NO_VESSEL
+            idx = np.nonzero(zone)
+            vessel_signal = values[code] * np.where(code == VESSEL_WALL, 1.0, flow[idx[0], 0] * 1.03)
+            signal[idx[0][hit], idx[1][hit]] = vessel_signal[hit]
         image = base_image.copy()
         image[near] = signal.mean(axis=-1) * texture[near]
+        image = _ringing(image, protocol.ringing)
         truth = np.zeros((rows, cols), np.uint8)
-        truth[near] = heart.labels(centre_near, float(s))
+        truth[in_truth] = heart.labels(centre_truth, float(s))
         labels[f] = truth
         noisy = image * bias
         n1 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
         n2 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
         images[f] = np.sqrt((noisy + n1) ** 2 + n2**2)
     return images, labels
+
+
+VESSEL_PHASE_STEPS = 5     # the great vessels are imaged at contraction 0, 0.2, ..., 1
+HEART_LOW_SD = 0.05        # smooth variation of the heart muscle's signal
+BODY_LOW_SD = 0.06         # smooth variation of every body tissue's signal
+BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06, body.SPLEEN: 0.05,
+                body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.PERICARDIAL: 0.06, body.STOMACH: 0.10}
+FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
+LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
+LIVER_VESSEL_LEVEL = 2.1   # field level above which the liver holds a vessel (about 2 % of it)
+PERICARDIAL_FAT_LEVEL = 0.9  # field level above which pericardial tissue is fat (about a fifth of it)
+
+
+def _tissue_fields(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: np.ndarray) -> dict:
+    """Zero-mean unit-SD random fields of one image: low (25 mm), fine (1 mm), septa and vessels (4 mm), flow (10 mm)."""
+    return {"low": smooth_field(rng, shape, 25.0 / spacing_mm), "fine": smooth_field(rng, shape, 0.9 / spacing_mm),
+            "septa": smooth_field(rng, shape, 3.5 / spacing_mm), "vessel": smooth_field(rng, shape, 2.5 / spacing_mm),
+            "patch": smooth_field(rng, shape, 6.0 / spacing_mm), "flow_a": smooth_field(rng, shape, 10.0 / spacing_mm),
+            "flow_b": smooth_field(rng, shape, 10.0 / spacing_mm)}
+
+
+def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
+    """Body signal at each sub-sample (rows, cols, n_sub): each tissue's value with its own texture.
+
+    Smooth variation everywhere, fine texture in solid tissue, thin dark septa in fat,
+    bright vessels in the liver, and fat in patches of the pericardial region.
+    """
+    fine_sd = np.zeros(max(max(table), max(BODY_FINE_SD)) + 1, np.float32)
+    for k, value in BODY_FINE_SD.items():
+        fine_sd[k] = value
+    signal = _lookup(table, labels)
+    low, fine = fields["low"][..., None], fields["fine"][..., None]
+    signal *= 1 + BODY_LOW_SD * low + fine_sd[labels] * fine
+    fat = (labels == body.SUBCUT_FAT) | (labels == body.MED_FAT)
+    septa = np.exp(-((fields["septa"][..., None] / 0.12) ** 2))
+    signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
+    vessel = np.broadcast_to(fields["vessel"][..., None] > LIVER_VESSEL_LEVEL, labels.shape) & (labels == body.LIVER)
+    signal[vessel] *= 1 + LIVER_VESSEL_GAIN
+    patch = np.broadcast_to(fields["patch"][..., None] > PERICARDIAL_FAT_LEVEL, labels.shape) & (labels == body.PERICARDIAL)
+    signal[patch] = table[body.MED_FAT] * (1 + 0.05 * np.broadcast_to(fine, labels.shape)[patch])
+    return signal
+
+
+def _ringing(image: np.ndarray, strength: float) -> np.ndarray:
+    """Truncation (Gibbs) ringing and slight blur along the phase-encoded rows."""
+    if strength <= 0:
+        return image
+    n = np.arange(-RINGING_TAPS, RINGING_TAPS + 1)
+    keep = 1.0 - strength  # fraction of k-space kept
+    kernel = keep * np.sinc(keep * n) * np.cos(0.5 * np.pi * n / (RINGING_TAPS + 1))
+    return np.clip(convolve1d(image, kernel / kernel.sum(), axis=0, mode="nearest"), 0.0, None)
+
+
+RINGING_TAPS = 5
 
 
 def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px) -> np.ndarray:

@@ -1,0 +1,168 @@
+"""Image-only anatomy: trabeculae, the outflow tracts and the great vessels.
+
+These structures change how the images look, never the truth: they are not in the
+label maps, volumes, masses, contours or landmarks. Trabeculae lie inside the LV
+cavity, whose truth label they keep (the core-lab convention counts trabeculae and
+papillary muscles as blood pool); the right ventricular outflow tract, the
+pulmonary trunk and the ascending aorta are drawn only where the analytic heart has
+no tissue, so they never cover the LV (or any labelled chamber).
+
+Heart frame (``_hrt``, mm) as in :mod:`cmrpipe.synth.anatomy`: ``u`` towards the
+RV, ``w`` from the apex to the base, ``v = w x u``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from cmrpipe.synth.anatomy import HeartShape
+
+NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
+VESSEL_WALL_MM = 2.0
+BASE_FOLLOW = 0.8          # the roots of the great vessels follow this fraction of the base descent
+
+
+@dataclass(frozen=True)
+class Trabeculae:
+    """Fine muscular strands along the LV endocardium, denser towards the apex and the free wall.
+
+    Parameters
+    ----------
+    n_strands : int
+        Strands around the circumference.
+    depth_mm : float
+        How far (mm) they reach into the cavity at the apex, at ED.
+    phase_rad, twist_rad, wave_phase_rad : float
+        Angular position, how much they wander around the axis from base to apex, and the phase of that wandering.
+    """
+
+    n_strands: int = 22
+    depth_mm: float = 3.5
+    phase_rad: float = 0.0
+    twist_rad: float = 0.6
+    wave_phase_rad: float = 0.0
+
+    @classmethod
+    def random(cls, rng: np.random.Generator) -> "Trabeculae":
+        """One subject's trabeculation."""
+        return cls(int(rng.integers(16, 28)), float(rng.uniform(2.5, 4.5)), float(rng.uniform(0, 2 * np.pi)),
+                   float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 2 * np.pi)))
+
+    def mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
+        """Whether each point (inside the LV cavity) is in a trabecula at contraction ``s``.
+
+        Parameters
+        ----------
+        points_hrt : (n, 3) float array
+            Heart-frame points, mm, all in the LV cavity.
+
+        Returns
+        -------
+        (n,) bool array
+        """
+        p = np.asarray(points_hrt, float).reshape(-1, 3)
+        g = heart.surfaces(s)
+        u, v, w = p[:, 0], p[:, 1], p[:, 2]
+        rho = np.hypot(u, v)
+        safe = np.where(rho > 0, rho, 1.0)
+        cos_t, sin_t = np.where(rho > 0, u / safe, 1.0), v / safe
+        xi = np.clip((g["base_w_mm"] - w) / g["c_endo_mm"], 0.0, 1.0)
+        r_endo = g["a_endo_mm"] * np.sqrt(1 - xi**2) * (1 + heart.endo_delta.at(cos_t, sin_t, xi))
+        depth = r_endo - rho
+        septal = np.clip(cos_t, 0.0, None)
+        reach = self.depth_mm * (0.3 + 0.7 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
+        theta = np.arctan2(sin_t, cos_t)
+        angle = self.n_strands * theta + self.twist_rad * self.n_strands * np.sin(2.6 * np.pi * xi
+                                                                                    + self.wave_phase_rad)
+        pattern = np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
+        return (depth < reach) & (pattern > 0.2 + 0.9 * depth / np.maximum(reach, 1e-6))
+
+
+@dataclass(frozen=True)
+class GreatVessels:
+    """The RV outflow tract with the pulmonary trunk, and the LV outflow tract with the ascending aorta.
+
+    Each is a polyline of three points (heart frame at ED, mm) with a radius at each point.
+    """
+
+    aorta_hrt: tuple
+    aorta_radius_mm: tuple
+    pulmonary_hrt: tuple
+    pulmonary_radius_mm: tuple
+
+    @classmethod
+    def for_heart(cls, heart: HeartShape, axes_lps: np.ndarray, rng: np.random.Generator) -> "GreatVessels":
+        """Vessels placed for a heart and its pose (``axes_lps``: heart axes u, v, w as LPS columns)."""
+        g = heart.surfaces(0.0)
+        a, base = g["a_epi_mm"], g["base_w_mm"]
+        to_hrt = np.asarray(axes_lps).T
+        sup, left, ant = to_hrt @ [0.0, 0.0, 1.0], to_hrt @ [1.0, 0.0, 0.0], to_hrt @ [0.0, -1.0, 0.0]
+        e_w = np.array([0.0, 0.0, 1.0])
+
+        def unit(d):
+            return d / np.linalg.norm(d)
+
+        jitter = rng.normal(0.0, 0.1, (4, 3))
+        a0 = np.array([0.15 * a, 0.35 * a, base - 10.0])
+        a1 = a0 + 30.0 * unit(0.8 * e_w + 0.6 * sup + 0.3 * ant + jitter[0])
+        a2 = a1 + 50.0 * unit(sup - 0.35 * left + 0.15 * ant + jitter[1])
+        r_ao = float(np.clip(0.42 * heart.a_endo_mm + rng.normal(0, 1.0), 10.0, 16.0))
+        p0 = np.array([0.95 * a, 0.8 * a, base - 28.0])
+        p1 = p0 + 42.0 * unit(e_w + 0.5 * ant + 0.5 * left + jitter[2])
+        p2 = p1 + 40.0 * unit(sup + 0.5 * left - 0.8 * ant + jitter[3])
+        r_pa = float(np.clip(0.38 * heart.a_endo_mm + rng.normal(0, 1.0), 9.0, 14.0))
+        return cls(tuple(map(tuple, (a0, a1, a2))), (r_ao * 0.95, r_ao * 1.1, r_ao),
+                   tuple(map(tuple, (p0, p1, p2))), (1.5 * r_pa, r_pa, r_pa * 0.95))
+
+    def _moved(self, heart: HeartShape, s: float) -> float:
+        return BASE_FOLLOW * (heart.surfaces(s)["base_w_mm"] - heart.surfaces(0.0)["base_w_mm"])
+
+    def near(self, points_hrt: np.ndarray, margin_mm: float) -> np.ndarray:
+        """Points within ``margin_mm`` of either vessel's wall at any phase."""
+        p = np.asarray(points_hrt, float)
+        out = np.zeros(p.shape[:-1], bool)
+        for line, radius in ((self.aorta_hrt, self.aorta_radius_mm), (self.pulmonary_hrt, self.pulmonary_radius_mm)):
+            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius))
+            out |= dist <= r + VESSEL_WALL_MM + margin_mm
+        return out
+
+    def labels(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
+        """:data:`AORTIC_BLOOD`, :data:`PULMONARY_BLOOD`, :data:`VESSEL_WALL` or :data:`NO_VESSEL` at each point.
+
+        Parameters
+        ----------
+        points_hrt : (n, 3) float array
+            Heart-frame points, mm.
+        s : float
+            Contraction; the roots descend with the base and the aorta distends in systole.
+        """
+        p = np.asarray(points_hrt, float).copy()
+        p[..., 2] -= self._moved(heart, s)
+        out = np.zeros(p.shape[:-1], np.uint8)
+        swell = 1.0 + 0.06 * np.sin(np.pi * min(max(s, 0.0), 1.0))
+        for line, radius, code in ((self.pulmonary_hrt, self.pulmonary_radius_mm, PULMONARY_BLOOD),
+                                   (self.aorta_hrt, self.aorta_radius_mm, AORTIC_BLOOD)):
+            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius) * swell)
+            out[dist <= r + VESSEL_WALL_MM] = VESSEL_WALL
+            out[dist <= r] = code
+        return out
+
+
+def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (mm) of each point to a polyline, and the polyline's radius there (linear along each segment)."""
+    best = np.full(points.shape[:-1], np.inf)
+    best_r = np.zeros(points.shape[:-1])
+    for k in range(len(line) - 1):
+        seg = line[k + 1] - line[k]
+        length = float(np.linalg.norm(seg))
+        d = seg / length
+        rel = points - line[k]
+        t = np.clip(rel @ d, 0.0, length)
+        dist = np.linalg.norm(rel - t[..., None] * d, axis=-1)
+        r = radius[k] + (radius[k + 1] - radius[k]) * t / length
+        closer = dist - r < best - best_r
+        best = np.where(closer, dist, best)
+        best_r = np.where(closer, r, best_r)
+    return best, best_r
