@@ -47,3 +47,52 @@ def test_data_preparation_finds_every_planted_fault_and_reads_the_truth(smoke_ru
         assert len(pd.read_csv(params.run_dir / "results" / name)) > 20
     for name in ("paperA_fig2.png", "paperB_flow.png"):
         assert (params.run_dir / "figures" / name).stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def segmentation_run(tmp_path_factory):
+    """A MESA-only smoke cohort large enough for Paper A's segmentation split to have test subjects."""
+    tmp = tmp_path_factory.mktemp("seg")
+    data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    data.update(runs_dir=str(tmp / "runs"), protocols=["mesa"], n_subjects=30)
+    path = tmp / "smoke.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    outcomes = runner.run_chapters(path, ["00b", "01", "03"], book_dir=tmp / "book", progress=False)
+    return Params.from_yaml(path), outcomes
+
+
+def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
+    params, outcomes = segmentation_run
+    assert [o.status for o in outcomes] == ["ran"] * 3
+    run = params.run_dir
+    index = pd.read_csv(run / "store" / "index.csv")
+    test_keys = set(index.key[index.seg_split == "test"])
+    assert len(test_keys) >= 2  # the split's floor for a group of 10 or more
+    summary = json.loads((run / "results" / "summary.json").read_text())
+    for key in ("seg.dice_myo_mean", "seg.dice_cavity_mean", "measures.lvedvi_r", "measures.lvesvi_r",
+                "measures.lvef_r", "measures.lvmi_r", "measures.lvmi_mae_vs_truth_g_m2",
+                "measures.lvedv_mae_vs_truth_ml"):
+        assert key in summary
+    assert 0.0 <= summary["seg.dice_cavity_mean"] <= 1.0 and summary["measures.lvedv_mae_vs_truth_ml"] >= 0
+    dice = pd.read_csv(run / "results" / "seg_dice.csv")
+    assert set(dice.key) == test_keys and set(dice.phase) == {"ED", "ES"}
+    measures = pd.read_csv(run / "results" / "seg_measures.csv")
+    trained_on = set(index.key[index.seg_split.isin(["train", "validation"])])
+    assert not trained_on & set(measures.key) and test_keys <= set(measures.key)
+    assert (measures.manual_lvedv_ml > 0).all() and measures.es_frame_auto.between(0, index.n_frames.max() - 1).all()
+    for key in test_keys:  # every segmented subject's masks, also as NIfTI
+        assert (run / "segmentation" / "masks" / f"{key}.h5").is_file()
+        assert (run / "segmentation" / "nifti" / f"{key}_sax_labels.nii.gz").is_file()
+    for name in ("paperA_fig5.png", "paperA_fig6.png", "paperA_seg_training.png"):
+        assert (run / "figures" / name).stat().st_size > 10_000
+
+
+def test_segmentation_chapter_reuses_its_model_and_masks(segmentation_run):
+    from cmrpipe import segment
+
+    params, _ = segmentation_run
+    masks = sorted((params.run_dir / "segmentation" / "masks").glob("*.h5"))
+    before = {p: p.stat().st_mtime_ns for p in masks}
+    result = segment.run(params, progress=False)
+    assert result.model_source == "reused"
+    assert {p: p.stat().st_mtime_ns for p in masks} == before  # nothing predicted again

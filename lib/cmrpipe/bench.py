@@ -212,12 +212,62 @@ def bench_ingest(n_subjects: int = 8, repeats: int = 3) -> dict[str, float]:
     return out
 
 
+def bench_segment(repeats: int = 3, slices: int = 10, frames: int = 20) -> dict[str, float]:
+    """Chapter 03's speeds with the ``default`` profile's U-Net (16 base filters, 128 px), untrained.
+
+    ``predict_path_over_bare_predict``: images per second of the whole predict path
+    (:func:`cmrpipe.segment.predict_stack`: grid, normalisation, prediction, labels back on the
+    image grid) on one MESA-like cine stack (``slices x frames`` images of 160 x 256), divided by
+    bare ``model.predict`` on the same images already on the grid, interleaved (goal >= 0.9).
+    ``train_images_per_s``: augmented training, second epoch. ``measures_s_per_subject``: Dice,
+    measures and QC of one segmented subject (:func:`cmrpipe.segment.subject_results`).
+    """
+    import numpy as np
+
+    from cmrpipe import segment
+    from cmrpipe.io.store import StoredSubject
+    from cmrpipe.models import train
+    from cmrpipe.models.unet import build_unet, normalise_images
+
+    params = yaml.safe_load((PARAMS_DIR / "default.yaml").read_text())
+    size, width = params["image_size_px"], params["unet_base_filters"]
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 400, (slices, frames, 160, 256)).astype(np.int16)
+    model = build_unet(base_filters=width, input_shape=(size, size, 1))
+    grid = segment.NetworkGrid(160, 256, size)
+    ready = normalise_images(grid.images_in(stack.reshape(-1, 160, 256)))[..., None]
+    batch = params["segmentation_batch_size"]
+    model.predict(ready[:batch], batch_size=batch, verbose=0)  # warm-up: graph building is not throughput
+    bare, ours = [], []
+    for _ in range(repeats):
+        bare.append(_timed(lambda: model.predict(ready, batch_size=batch, verbose=0)))
+        ours.append(_timed(lambda: segment.predict_stack(model, stack, size, batch)))
+    n = slices * frames
+    out = {"images": n, "bare_predict_images_per_s": n / statistics.median(bare),
+           "predict_path_images_per_s": n / statistics.median(ours),
+           "predict_path_over_bare_predict": statistics.median(bare) / statistics.median(ours)}
+    labels = rng.integers(0, 3, (64, size, size)).astype(np.uint8)
+    _, history = train.fit_unet((ready[:64, ..., 0], labels), None, base_filters=width, epochs=2, batch_size=batch,
+                                seed=0, optimizer="adam")
+    out["train_images_per_s"] = float(history.train_images_per_s.iloc[-1])
+    predicted = rng.integers(0, 3, stack.shape).astype(np.uint8)
+    contours = predicted[:, [0, 8]].transpose(1, 0, 2, 3).copy()
+    subject = StoredSubject(key="bench", protocol="mesa", sax_images=stack, sax_affine_ijk_to_lps=np.eye(4),
+                            pixel_spacing_mm=np.array([1.8, 1.5]), pitch_mm=10.0, ed_frame=0, es_frame=8,
+                            contours=contours, contoured=np.ones((2, slices), bool), inlinevf=None, lax={},
+                            lax_affine_ijk_to_lps={}, landmarks=None)
+    out["measures_s_per_subject"] = statistics.median(
+        _timed(lambda: segment.subject_results("bench", subject, predicted, 1.9)) for _ in range(repeats))
+    return out
+
+
 BENCHMARKS: dict[str, Callable[[], dict[str, float]]] = {
     "runner": bench_runner,
     "published": bench_published,
     "book": bench_book,
     "synth": bench_synth,
     "ingest": bench_ingest,
+    "segment": bench_segment,
 }
 
 

@@ -29,7 +29,8 @@ from cmrpipe.paths import PARAMS_DIR, resolve
 
 PROTOCOLS = ("mesa", "ukb")
 SYNTH_PROFILES = ("smoke", "default", "paper")  # presets of cmrpipe.synth.cohort.PROFILES
-STORE_COMPRESSIONS = ("lzf", "none")  # HDF5 compression of the subject store's images
+STORE_COMPRESSIONS = ("lzf", "none")
+SEGMENTATION_OPTIMIZERS = ("sgd", "adam")  # cmrpipe.models.train.OPTIMIZERS (kept here: params imports no Keras)  # HDF5 compression of the subject store's images
 
 
 class ParamsError(ValueError):
@@ -65,6 +66,8 @@ class Params:
     unet_base_filters: int
     segmentation_epochs: int
     segmentation_batch_size: int
+    segmentation_optimizer: str
+    segmentation_model: str
     mass_volume_shape: tuple[int, int, int]
     mass_base_filters: int
     mass_epochs: int
@@ -183,6 +186,9 @@ class Params:
         if self.store_compression not in STORE_COMPRESSIONS:
             raise _RangeError(f"store_compression must be one of {list(STORE_COMPRESSIONS)}, "
                               f"got {self.store_compression!r}")
+        if self.segmentation_optimizer not in SEGMENTATION_OPTIMIZERS:
+            raise _RangeError(f"segmentation_optimizer must be one of {list(SEGMENTATION_OPTIMIZERS)}, "
+                              f"got {self.segmentation_optimizer!r}")
         unknown = [p for p in self.protocols if p not in PROTOCOLS]
         if not self.protocols or unknown:
             raise _RangeError(f"protocols must be a non-empty list drawn from {list(PROTOCOLS)}, got {list(self.protocols)}")

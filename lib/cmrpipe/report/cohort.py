@@ -16,13 +16,13 @@ from cmrpipe.synth.anatomy import LV_BLOOD_POOL, LV_MYO
 _LV_EPI = (*LV_BLOOD_POOL, LV_MYO)
 
 
-def _outline(ax, labels: np.ndarray, classes, color: str) -> None:
+def outline(ax, labels: np.ndarray, classes, color: str) -> None:
     mask = np.isin(labels, classes).astype(float)
     for c in find_contours(mask, 0.5):
         ax.plot(c[:, 1], c[:, 0], color=color, lw=0.8)
 
 
-def _show(ax, image: np.ndarray, title: str, window: tuple[slice, slice], aspect: float = 1.0) -> None:
+def show_image(ax, image: np.ndarray, title: str, window: tuple[slice, slice], aspect: float = 1.0) -> None:
     """An image in grey, cropped to ``window``; ``aspect`` = row spacing / column spacing."""
     ax.imshow(image, cmap="gray", vmin=0, vmax=np.percentile(image, 99.5), aspect=aspect)
     ax.set_xlim(window[1].start - 0.5, window[1].stop - 0.5)
@@ -87,20 +87,20 @@ def montage(images: dict, truth: dict, title: str, overlay: bool = True):
                 ax.axis("off")
                 continue
             view = sax[k]
-            _show(ax, images[view][frame], f"{view} {phase}", sax_window, aspect)
+            show_image(ax, images[view][frame], f"{view} {phase}", sax_window, aspect)
             if overlay:
-                _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
-                _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
+                outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
+                outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
                 rv = truth["landmarks"].get(f"rv_insertion_{phase.lower()}_rc")
                 if rv is not None and np.isfinite(rv[k]).all():
                     ax.plot(rv[k][:, 1], rv[k][:, 0], "+", color="cyan", ms=6)
     for j, (view, phase, frame) in enumerate((("lax_2ch", "ED", 0), ("lax_2ch", "ES", es),
                                               ("lax_4ch", "ED", 0), ("lax_4ch", "ES", es))):
         ax = axes[2, j]
-        _show(ax, images[view][frame], f"{view[-3:].upper()} {phase}", heart_window([truth["labels"][view][0]], 0.3, (row_mm, col_mm)), aspect)
+        show_image(ax, images[view][frame], f"{view[-3:].upper()} {phase}", heart_window([truth["labels"][view][0]], 0.3, (row_mm, col_mm)), aspect)
         if overlay:
-            _outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
-            _outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
+            outline(ax, truth["labels"][view][frame], LV_BLOOD_POOL, "red")
+            outline(ax, truth["labels"][view][frame], _LV_EPI, "lime")
             hinge = truth["landmarks"][f"mitral_{view[-3:]}_rc"][frame]
             ax.plot(hinge[:, 1], hinge[:, 0], "x", color="yellow", ms=6)
     for ax in axes[2, 4:]:
