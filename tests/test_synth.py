@@ -587,3 +587,18 @@ def test_image_details_change_the_images_but_not_the_truth_or_the_subject_stream
     cavity = lab == anatomy.LV_CAVITY
     assert s["trabeculae"].mask(heart, points[cavity], 0.0).any()
     assert (s["vessels"].labels(heart, points, 0.0) != detail.NO_VESSEL).any()
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_atrial_walls_and_valves_lie_off_the_ventricles(closed):
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    points = np.random.default_rng(0).uniform(-60, 140, (60000, 3))
+    for s in (0.0, 1.0):
+        lab = heart.labels(points, s)
+        walls = detail.atrioventricular_detail(heart, points, lab, s, closed)
+        assert walls.any()
+        assert set(np.unique(lab[walls])) <= {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY}
+        assert (lab[walls] == anatomy.LA_CAVITY).any() == closed  # the mitral valve only when closed

@@ -8,8 +8,11 @@ lungs either side of the mediastinum (the pericardial sac around the heart, the
 anterior mediastinal fat behind the sternum), the vertebral body with the spinal
 canal behind it, and the descending aorta beside the spine. Below the dome-shaped
 diaphragm lie the liver (right, with its left lobe across the midline), the
-stomach (left, with a gas cap) and the spleen (left, posterior). The chest does
-not move with the cardiac cycle; breath-hold misregistration moves it with the heart.
+stomach (left, with a gas cap) and the spleen (left, posterior). The vertebral
+column has intervertebral discs between its bodies, and the arms lie beside the
+chest (fat, muscle and the humerus), so that the body fills most of a cine field of
+view. The chest does not move with the cardiac cycle; breath-hold misregistration
+moves it with the heart.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM) = range(16)
+ GAS, STERNUM, DISC, MARROW) = range(18)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "pericardial": PERICARDIAL, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
-               "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM}
+               "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
+               "disc": DISC, "marrow": MARROW}
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs
@@ -31,6 +35,14 @@ VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
 DOME_HEIGHT_MM = 22.0        # rise of each hemidiaphragm above its rim
+VERTEBRA_PITCH_MM = 28.0     # head-foot distance between intervertebral discs
+DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc
+ARM_GAP_MM = 12.0            # between the chest wall and the arm
+ARM_HALF_WIDTH_MM, ARM_HALF_DEPTH_MM = 46.0, 54.0
+ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
+HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
+FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
+FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,9 @@ class Chest:
     @classmethod
     def irregularity(cls, rng: np.random.Generator) -> dict:
         """Random outline and fat-thickness harmonics (keyword arguments of the constructor)."""
-        return {"outline_amp": tuple(float(a) for a in rng.normal(0.0, 0.025, 3) / np.arange(1, 4)),
+        return {"outline_amp": tuple(float(a) for a in rng.normal(0.0, 0.04, 3) / np.arange(1, 4)),
                 "outline_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3)),
-                "fat_amp": tuple(float(a) for a in rng.normal(0.0, 0.25, 3)),
+                "fat_amp": tuple(float(a) for a in rng.normal(0.0, 0.4, 3)),
                 "fat_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3))}
 
     def labels(self, points_lps: np.ndarray) -> np.ndarray:
@@ -85,9 +97,10 @@ class Chest:
         level = np.sqrt((x / width) ** 2 + np.where(y > 0, ay * ay * ay, ay * ay)) / wobble
         to_mm = np.minimum(width, depth)  # depth below the skin, roughly, in mm
 
-        fat = self.fat_mm * np.clip(1.0 + 0.45 * cos_t**2 + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase),
-                                    0.35, None)
+        fat = self.fat_mm * np.clip(1.0 + FAT_LATERAL_GAIN * cos_t**2
+                                    + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase), 0.3, None)
         fat = fat * np.where(sin_t < -0.8, 0.55, 1.0)  # thin over the sternum
+        fat = fat * (1.0 - FAT_BACK_THINNING * np.clip(sin_t, 0.0, 1.0) ** 2)
         posterior = np.exp(-((cos_t / 0.42) ** 2)) * (sin_t > 0)
         pectoral = np.exp(-(((np.abs(cos_t) - 0.55) / 0.25) ** 2)) * (sin_t < 0)
         muscle = 9.0 + 32.0 * posterior + 9.0 * pectoral
@@ -130,6 +143,8 @@ class Chest:
         dv = np.hypot(x, y - spine_y)
         out[dv <= VERTEBRA_RADIUS_MM + 1.5] = RIB
         out[dv <= VERTEBRA_RADIUS_MM] = SPINE
+        disc = np.cos(2 * np.pi * z / VERTEBRA_PITCH_MM) > np.cos(np.pi * DISC_FRACTION)
+        out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & disc] = DISC
         out[np.hypot(x, y - spine_y - VERTEBRA_RADIUS_MM - CANAL_RADIUS_MM - 2.0) <= CANAL_RADIUS_MM] = CSF
         # descending aorta: left-anterior of the vertebral body
         ao = np.hypot(x - 22.0, y - spine_y + 20.0) <= DESCENDING_AORTA_RADIUS_MM
@@ -138,7 +153,29 @@ class Chest:
         hx, hy, hz = self.heart_centre_lps
         d = np.sqrt((x - hx) ** 2 + (y - hy) ** 2 + ((z - hz) / 1.25) ** 2)
         out[d <= self.pericardium_radius_mm] = PERICARDIAL
+        self._arms(out, x, y, level)
         return out
+
+    def _arms(self, out: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray) -> None:
+        """Write the two arms (beside the chest, outside its outline) into ``out`` in place."""
+        reach = self.half_width_mm + ARM_GAP_MM
+        outside = (np.abs(x) > reach) & (level > 1.0)
+        if not outside.any():
+            return
+        ax = np.abs(x[outside]) - reach - ARM_HALF_WIDTH_MM
+        ay = y[outside] - 0.15 * self.half_depth_mm
+        r = np.hypot(ax / ARM_HALF_WIDTH_MM, ay / ARM_HALF_DEPTH_MM)
+        safe = np.maximum(r, 1e-6)
+        cos_t, sin_t = ax / ARM_HALF_WIDTH_MM / safe, ay / ARM_HALF_DEPTH_MM / safe
+        below_skin_mm = (1.0 - r) * ARM_HALF_WIDTH_MM
+        fat = ARM_FAT_MM * np.clip(1.0 + _harmonics(cos_t, sin_t, self.fat_amp[::-1], self.fat_phase), 0.4, None)
+        lab = np.zeros(ax.shape, np.uint8)
+        lab[r <= 1.0] = SUBCUT_FAT
+        lab[(r <= 1.0) & (below_skin_mm > fat)] = MUSCLE
+        bone = np.hypot(ax + 0.1 * ARM_HALF_WIDTH_MM, ay)
+        lab[bone <= HUMERUS_RADIUS_MM] = RIB
+        lab[bone <= HUMERUS_RADIUS_MM - HUMERUS_CORTEX_MM] = MARROW
+        out[outside] = lab
 
     def _diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Height of the diaphragm (mm): two domes, the right one higher, lowest at the rim."""

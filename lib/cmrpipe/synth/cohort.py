@@ -66,6 +66,8 @@ lvedvi_ml_m2, lvesvi_ml_m2, lvmi_g_m2 (DuBois BSA); manual_lv_mass_g (the reader
 summation, NaN when none); es_frame, n_frames, n_sax_slices, pixel_row_mm and pixel_col_mm (PixelSpacing);
 heart_* shape parameters.
 Papillary muscles count as blood pool (cavity), not myocardium (mass).
+The trabeculae, outflow tracts and great vessels (and the atrial walls and closed AV valves) are drawn in the
+images only and are not in the label maps.
 
 ## truth/planted_effects.csv
 factor, parameter, size, note: how each risk factor changed the heart.
@@ -92,7 +94,7 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 4  # v4: anatomical chest, tissue texture, trabeculae, outflow tracts and great vessels, ringing
+GENERATOR_VERSION = 5  # v5: surface-coil shading, point-spread blur, heart ghosts, GRE basal inflow, arms, discs, atrial walls and AV valves
 """Changes whenever the generator writes different files for the same parameters: a cohort
 made by another version is not reused."""
 

@@ -1,11 +1,13 @@
-"""Image-only anatomy: trabeculae, the outflow tracts and the great vessels.
+"""Image-only anatomy: trabeculae, the outflow tracts and the great vessels, atrial walls and AV valves.
 
 These structures change how the images look, never the truth: they are not in the
 label maps, volumes, masses, contours or landmarks. Trabeculae lie inside the LV
 cavity, whose truth label they keep (the core-lab convention counts trabeculae and
 papillary muscles as blood pool); the right ventricular outflow tract, the
 pulmonary trunk and the ascending aorta are drawn only where the analytic heart has
-no tissue, so they never cover the LV (or any labelled chamber).
+no tissue, so they never cover the LV (or any labelled chamber). The atrial walls,
+the interatrial septum and the closed mitral and tricuspid valves lie only on points
+labelled background or atrial cavity (whose labels they keep), never on the ventricles.
 
 Heart frame (``_hrt``, mm) as in :mod:`cmrpipe.synth.anatomy`: ``u`` towards the
 RV, ``w`` from the apex to the base, ``v = w x u``.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import HeartShape
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
@@ -166,3 +168,67 @@ def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray)
         best = np.where(closer, dist, best)
         best_r = np.where(closer, r, best_r)
     return best, best_r
+
+
+ATRIAL_WALL_MM = 2.0       # thickness of the atrial walls and the interatrial septum
+VALVE_MM = 1.6             # thickness of a closed mitral or tricuspid valve, as imaged
+
+
+def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float,
+                            valves_closed: bool) -> np.ndarray:
+    """Where the images show the atrial walls, the interatrial septum and the closed AV valves.
+
+    The walls are a thin shell just outside each atrium (the septum is the right atrium's
+    side of the left atrium's wall); the closed mitral and tricuspid valves are thin
+    layers at the bottom of the left and right atria. They lie only on points labelled
+    background or atrial cavity, never on the ventricles, so the truth is unchanged.
+    The ellipsoids are those of :meth:`HeartShape.labels`.
+
+    Parameters
+    ----------
+    heart : HeartShape
+    points_hrt : (..., 3) float array
+        Heart-frame points, mm.
+    lab : (...) uint8 array
+        Their heart labels at contraction ``s``.
+    s : float
+        Contraction.
+    valves_closed : bool
+        Whether the AV valves are closed (systole and end-diastole); open valves are not drawn.
+
+    Returns
+    -------
+    (...) bool array
+        Points to image as heart wall.
+    """
+    g = heart.surfaces(s)
+    rv = heart._rv(g, s)
+    base, a_en, la_c = g["base_w_mm"], g["a_endo_mm"], 0.55 * g["c_endo_mm"]
+    out = np.zeros(lab.shape, bool)
+    p = np.asarray(points_hrt, float)
+    cand = ((lab == BACKGROUND) | (lab == LA_CAVITY) | (lab == RA_CAVITY)) & (p[..., 2] > base - 6.0)
+    if not cand.any():
+        return out
+    u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
+    k = lab[cand]
+    la_axes = (1.05 * a_en, 1.1 * a_en, la_c)
+    ra_u, ra_w = rv["u0"] + 0.25 * g["a_epi_mm"], base + 0.15 * la_c
+    ra_axes = (0.95 * a_en, 1.05 * a_en, 0.9 * la_c)
+
+    def scaled_radius(du, dv, dw, axes):
+        return np.sqrt((du / axes[0]) ** 2 + (dv / axes[1]) ** 2 + (dw / axes[2]) ** 2)
+
+    r_la = scaled_radius(u, v, w - base, la_axes)
+    r_ra = scaled_radius(u - ra_u, v, w - ra_w, ra_axes)
+    la_shell = (r_la > 1.0) & (r_la < 1.0 + ATRIAL_WALL_MM / min(la_axes)) & (w > base) & (k != LA_CAVITY)
+    ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > base - 4.0)
+                & (k == BACKGROUND))
+    wall = la_shell | ra_shell
+    if valves_closed:
+        mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (np.hypot(u, v) < a_en)
+        below = scaled_radius(u - ra_u, v, w - VALVE_MM - ra_w, ra_axes)
+        rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
+        tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < base - 4.0)) & (rv_q <= 1.0)
+        wall |= mitral | tricuspid
+    out[cand] = wall
+    return out

@@ -53,6 +53,17 @@ class Protocol:
         SD of the uneven, cycle-varying flow signal of blood (gradient echo shows more).
     ringing : float
         Fraction of phase-encoding k-space lost to truncation (ringing and blur along rows).
+    coil_strength : float
+        How much of the surface-coil fall-off is left in the images (0: uniform receive
+        field, 1: the raw sum-of-squares profile of the anterior and posterior arrays).
+    psf_mm : float
+        SD (mm) of the Gaussian point-spread of the reconstruction (blur besides the ringing).
+    ghost : float
+        Amplitude of the phase-encode ghosts of the beating heart, relative to it.
+    inflow_basal : float
+        Extra brightening of blood towards the base (fresh inflowing spins; gradient echo).
+    view_gain_sd : float
+        SD of each acquired plane's overall signal gain (slice-to-slice differences).
     """
 
     name: str
@@ -76,6 +87,11 @@ class Protocol:
     blood_flow: float = 0.05
     blood_texture: float = 0.03
     ringing: float = 0.0
+    coil_strength: float = 0.0
+    psf_mm: float = 0.0
+    ghost: float = 0.0
+    inflow_basal: float = 0.0
+    view_gain_sd: float = 0.0
 
     def draw_pixel_spacing(self, rng) -> tuple[float, float]:
         """One subject's PixelSpacing, (between rows, between columns) in mm."""
@@ -97,11 +113,11 @@ _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CA
 _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.05, body.LIVER: 0.27,
              body.SPINE: 0.36, body.PERICARDIAL: 0.34, body.AORTA: 0.55, body.MUSCLE: 0.27, body.CSF: 0.16,
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
-             body.STERNUM: 0.40}
+             body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.03, body.LIVER: 0.30,
               body.SPINE: 0.42, body.PERICARDIAL: 0.40, body.AORTA: 0.85, body.MUSCLE: 0.20, body.CSF: 0.80,
               body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.36, body.MED_FAT: 0.72, body.GAS: 0.02,
-              body.STERNUM: 0.50}
+              body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:
@@ -118,13 +134,15 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
                      thickness_mm=6.0, gap_mm=4.0, lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE,
                      body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
                      sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15,
-                     blood_texture=0.08, ringing=0.3)
+                     blood_texture=0.08, ringing=0.3, coil_strength=0.85, psf_mm=0.9, ghost=0.035,
+                     inflow_basal=0.22, view_gain_sd=0.06)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
                      noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
                      echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04,
-                     blood_texture=0.035, ringing=0.22)
+                     blood_texture=0.035, ringing=0.22, coil_strength=0.7, psf_mm=0.8, ghost=0.02,
+                     inflow_basal=0.04, view_gain_sd=0.03)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

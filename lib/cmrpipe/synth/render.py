@@ -4,8 +4,11 @@ A subject's heart sits in the chest with a pose (heart frame -> LPS). Its planes
 are a short-axis (SAX) stack perpendicular to the LV long axis from above the base
 to below the apex, and single two- and four-chamber (2CH, 4CH) long-axis planes.
 Each pixel's signal is the mean tissue signal over sub-samples spread across the
-pixel and through the slice thickness (partial volume); the image is multiplied by
-a smooth coil-bias field and gets Rician noise. Every plane was acquired in its own
+pixel and through the slice thickness (partial volume); the image is blurred by the
+reconstruction's point-spread, gets faint phase-encode ghosts of the beating heart,
+is multiplied by the receive field of the anterior and posterior surface-coil arrays
+(bright near the chest wall and the back, darker in the middle) and a smooth
+coil-bias field, and gets Rician noise. Every plane was acquired in its own
 breath-hold, so the anatomy is shifted in-plane by a few mm per plane; the shift is
 part of the truth, and the DICOM geometry is the nominal (unshifted) one, as on a
 scanner.
@@ -24,7 +27,7 @@ from cmrpipe.synth import body
 from cmrpipe.synth.anatomy import (BACKGROUND, LA_CAVITY, LV_CAVITY, PAPILLARY, RA_CAVITY, RV_CAVITY, RV_WALL,
                                    HeartShape)
 from cmrpipe.synth.body import LUNG, Chest
-from cmrpipe.synth.detail import NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae
+from cmrpipe.synth.detail import NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae, atrioventricular_detail
 from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
@@ -138,6 +141,49 @@ def bias_field(plane: ImagePlane, rng: np.random.Generator, strength: float) -> 
     return np.clip(field, 0.3, None)
 
 
+COIL_DEPTH_MM = 50.0         # receive-field fall-off depth of one surface-coil element
+COIL_STANDOFF_MM = 15.0      # elements lie this far outside the skin (anterior) or under the back
+COIL_X_FRACTIONS = (-0.55, 0.0, 0.55)   # element positions across the chest, fractions of its half width
+COIL_Z_OFFSETS_MM = (-70.0, 0.0, 70.0)  # element positions head-foot about the heart
+COIL_GAIN_RANGE = (0.3, 2.6)  # limits of the receive field relative to the heart's centre
+COIL_POWER = 2.0             # an element's squared sensitivity is (D**2 / (D**2 + d**2))**COIL_POWER
+
+
+def coil_sensitivity(points_lps: np.ndarray, chest: Chest, strength: float) -> np.ndarray:
+    """Receive field of an anterior and a posterior surface-coil array, 1 at the heart's centre.
+
+    Each element's sensitivity falls off as ``(D**2 / (D**2 + d**2))**(COIL_POWER / 2)`` with the
+    distance ``d`` from it; the elements are combined by root sum of squares.
+
+    Parameters
+    ----------
+    points_lps : (..., 3) float array
+        Patient coordinates (mm) of the body (after any breath-hold shift).
+    chest : Chest
+        Places the arrays in front of the chest and under the back.
+    strength : float
+        0 gives a uniform field; 1 the full fall-off.
+
+    Returns
+    -------
+    (...) float32 array
+    """
+    def field(p):
+        total = np.zeros(p.shape[:-1], np.float32)
+        for side in (-1.0, 1.0):
+            y = side * (chest.half_depth_mm + COIL_STANDOFF_MM)
+            for fx in COIL_X_FRACTIONS:
+                for dz in COIL_Z_OFFSETS_MM:
+                    element = np.array([fx * chest.half_width_mm, y, chest.heart_centre_lps[2] + dz], np.float32)
+                    d2 = np.sum((p - element) ** 2, axis=-1)
+                    total += (COIL_DEPTH_MM**2 / (COIL_DEPTH_MM**2 + d2)) ** COIL_POWER
+        return np.sqrt(total)
+
+    p = np.asarray(points_lps, np.float32)
+    rel = field(p) / field(np.asarray(chest.heart_centre_lps, np.float32)[None])[0]
+    return np.clip(1.0 + strength * (rel - 1.0), *COIL_GAIN_RANGE).astype(np.float32)
+
+
 def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protocol: Protocol,
                 contraction: np.ndarray, rng: np.random.Generator, n_in_plane: int = 2,
                 n_through: int = 3, look_rng: np.random.Generator | None = None,
@@ -185,6 +231,7 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     points = (centres[:, :, None, :] + sub[None, None] - view.shift_lps).astype(np.float32)
     spacing = np.asarray(plane.pixel_spacing_mm, float)
     fields = _tissue_fields(look_rng, (rows, cols), spacing)
+    view_gain = float(np.clip(1.0 + look_rng.normal(0.0, protocol.view_gain_sd), 0.8, 1.2))
     body_labels = chest.labels(points)
     body_signal = _textured_body(protocol.body_intensity, body_labels, fields)
     # which pixels can hold heart tissue at any phase: test the pixel centres with a margin
@@ -207,11 +254,17 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     images = np.empty((n_frames, rows, cols), np.float32)
     labels = np.zeros((n_frames, rows, cols), np.uint8)
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
+    bias *= coil_sensitivity(centres - view.shift_lps, chest, protocol.coil_strength) * np.float32(view_gain)
+    psf_px = protocol.psf_mm / spacing
+    ghost_shift = rows // 3
+    es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
     base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     near_low = fields["low"][near][:, None]
+    # inflow: fresh blood entering the slice is brighter towards the base (gradient echo)
+    inflow = 1 + protocol.inflow_basal * np.clip(centre_hrt[near][:, 2] / g["base_w_mm"], 0.0, 1.3)[:, None] ** 2
     flow_a, flow_b = fields["flow_a"][near][:, None], fields["flow_b"][near][:, None]
     myo_value = float(heart_signal_lut[PAPILLARY])
     wall_value = float(heart_signal_lut[RV_WALL])
@@ -224,7 +277,7 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         # makes it uneven, in a pattern that drifts through the cycle
         phase = 2 * np.pi * f / n_frames
         flow = (1 + protocol.blood_flow * np.sin(phase) ** 2
-                + protocol.blood_texture * (np.cos(phase) * flow_a + np.sin(phase) * flow_b))
+                + protocol.blood_texture * (np.cos(phase) * flow_a + np.sin(phase) * flow_b)) * inflow
         tissue = 1 + HEART_LOW_SD * near_low
         heart_value = _lookup(heart_signal_lut, lab) * np.where(blood[lab], flow, tissue)
         signal[inside] = heart_value[inside]
@@ -233,6 +286,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             trab = np.zeros_like(cavity)
             trab[cavity] = trabeculae.mask(heart, near_pts[cavity], float(s))
             signal[trab] = myo_value * tissue[np.nonzero(trab)[0], 0]
+            valves_closed = not (es_frame + 1 < f < n_frames - 1)
+            walls = atrioventricular_detail(heart, near_pts, lab, float(s), valves_closed)
+            signal[walls] = myo_value * tissue[np.nonzero(walls)[0], 0]
         if vessels is not None:
             # the vessels move little: image them at a few phases only
             step = round(float(s) * VESSEL_PHASE_STEPS)
@@ -249,6 +305,13 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         image = base_image.copy()
         image[near] = signal.mean(axis=-1) * texture[near]
         image = _ringing(image, protocol.ringing)
+        if protocol.psf_mm > 0:
+            image = gaussian_filter(image, psf_px, truncate=3.0)
+        if protocol.ghost > 0:
+            # the heart moves between phase encodings: faint copies of it along the phase-encoded rows
+            moving = np.where(near, image, 0.0)
+            strength = protocol.ghost * (1 + np.sin(phase) ** 2)
+            image = image + strength * (np.roll(moving, ghost_shift, axis=0) + np.roll(moving, -ghost_shift, axis=0))
         truth = np.zeros((rows, cols), np.uint8)
         truth[in_truth] = heart.labels(centre_truth, float(s))
         labels[f] = truth
