@@ -2,6 +2,8 @@
 
 import json
 
+import nibabel as nib
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -80,9 +82,15 @@ def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
     trained_on = set(index.key[index.seg_split.isin(["train", "validation"])])
     assert not trained_on & set(measures.key) and test_keys <= set(measures.key)
     assert (measures.manual_lvedv_ml > 0).all() and measures.es_frame_auto.between(0, index.n_frames.max() - 1).all()
-    for key in test_keys:  # every segmented subject's masks, also as NIfTI
-        assert (run / "segmentation" / "masks" / f"{key}.h5").is_file()
-        assert (run / "segmentation" / "nifti" / f"{key}_sax_labels.nii.gz").is_file()
+    for key in test_keys:  # every segmented subject's masks, also as NIfTI on the scanner's grid
+        from cmrpipe.io.nifti import nifti_affine
+        from cmrpipe.io.store import load_subject
+        from cmrpipe.segment import load_masks
+
+        masks = load_masks(run / "segmentation" / "masks", key)
+        labels = nib.load(run / "segmentation" / "nifti" / f"{key}_sax_labels.nii.gz")
+        assert np.array_equal(np.asarray(labels.dataobj).transpose(2, 3, 0, 1), masks)
+        assert np.allclose(labels.affine, nifti_affine(load_subject(run / "store", key).sax_affine_ijk_to_lps))
     for name in ("paperA_fig5.png", "paperA_fig6.png", "paperA_seg_training.png"):
         assert (run / "figures" / name).stat().st_size > 10_000
 
