@@ -235,7 +235,7 @@ def bench_segment(repeats: int = 3, slices: int = 10, frames: int = 20) -> dict[
     stack = rng.integers(0, 400, (slices, frames, 160, 256)).astype(np.int16)
     model = build_unet(base_filters=width, input_shape=(size, size, 1))
     grid = segment.NetworkGrid(160, 256, size)
-    ready = normalise_images(grid.images_in(stack.reshape(-1, 160, 256)))[..., None]
+    ready = grid.images_in(normalise_images(stack.reshape(-1, 160, 256)))[..., None]
     batch = params["segmentation_batch_size"]
     model.predict(ready[:batch], batch_size=batch, verbose=0)  # warm-up: graph building is not throughput
     bare, ours = [], []

@@ -48,7 +48,7 @@ from cmrpipe.report.summary import update_summary
 log = logging.getLogger("cmrpipe.segment")
 
 PHASES = ("ED", "ES")
-TRAINING_DATA_VERSION = "1"
+TRAINING_DATA_VERSION = "2"  # 2: each image normalised over its acquired pixels, then padded with zeros
 """Change when what :func:`training_examples` gives the network changes: the model is then trained again."""
 EXCLUSION_COLUMNS = ["key", "stage", "reason"]
 NO_MODEL = ("none: the segmentation training split has no contoured images, so no U-Net can be trained here; "
@@ -144,7 +144,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def training_examples(store_dir: Path, keys, size: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Every contoured SAX image (ED and ES) of ``keys``, on the network grid and normalised.
+    """Every contoured SAX image (ED and ES) of ``keys``, normalised, then on the network grid.
+
+    Paper A normalises each image (zero mean, unit SD over the acquired pixels), then zero-pads
+    and crops it.
 
     Returns
     -------
@@ -165,7 +168,7 @@ def training_examples(store_dir: Path, keys, size: int) -> tuple[np.ndarray, np.
             slices = np.flatnonzero(s.contoured[p])
             if frame < 0 or len(slices) == 0:
                 continue
-            images.append(normalise_images(grid.images_in(s.sax_images[slices, frame])))
+            images.append(grid.images_in(normalise_images(s.sax_images[slices, frame])))
             labels.append(grid.labels_in(s.contours[p, slices]))
             meta += [{"key": key, "phase": phase, "frame": int(frame), "slice": int(i)} for i in slices]
     if not images:
@@ -176,8 +179,8 @@ def training_examples(store_dir: Path, keys, size: int) -> tuple[np.ndarray, np.
 def predict_stack(model, images: np.ndarray, size: int, batch_size: int = 16) -> np.ndarray:
     """Labels of every image of a ``(..., rows, cols)`` stack, on its own grid (the whole predict path).
 
-    Images go onto the network grid, are normalised one by one, and the class probabilities
-    come back to the image grid (linear) before the argmax.
+    Each image is normalised over its acquired pixels, goes onto the network grid (zero padding
+    or cropping), and the argmax labels come back to the image grid.
     """
     from cmrpipe.models.train import predict_probabilities
     from cmrpipe.models.unet import normalise_images
@@ -187,7 +190,7 @@ def predict_stack(model, images: np.ndarray, size: int, batch_size: int = 16) ->
     grid = NetworkGrid(*flat.shape[1:], size)
     labels = np.empty(flat.shape, np.uint8)
     for start in range(0, len(flat), 256):  # bounds memory for long cines
-        chunk = normalise_images(grid.images_in(flat[start:start + 256]))
+        chunk = grid.images_in(normalise_images(flat[start:start + 256]))
         labels[start:start + 256] = grid.labels_out(predict_probabilities(model, chunk, batch_size))
     return labels.reshape(images.shape)
 
