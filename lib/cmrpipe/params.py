@@ -29,8 +29,8 @@ from cmrpipe.paths import PARAMS_DIR, resolve
 
 PROTOCOLS = ("mesa", "ukb")
 SYNTH_PROFILES = ("smoke", "default", "paper")  # presets of cmrpipe.synth.cohort.PROFILES
-STORE_COMPRESSIONS = ("lzf", "none")
-SEGMENTATION_OPTIMIZERS = ("sgd", "adam")  # cmrpipe.models.train.OPTIMIZERS (kept here: params imports no Keras)  # HDF5 compression of the subject store's images
+STORE_COMPRESSIONS = ("lzf", "none")  # HDF5 compression of the subject store's images
+SEGMENTATION_OPTIMIZERS = ("sgd", "adam")  # the U-Net's optimisers (cmrpipe.models.train.make_optimizer)
 
 
 class ParamsError(ValueError):

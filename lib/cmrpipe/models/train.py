@@ -24,13 +24,10 @@ from keras import ops
 from cmrpipe.io.labels import CAVITY, MYOCARDIUM
 from cmrpipe.models.augment import augment_slice
 from cmrpipe.models.losses import ce_dice_loss, soft_dice
-from cmrpipe.models.unet import (
-    PAPER_INITIAL_LR,
-    build_unet,
-    learning_rate_callback,
-)
+from cmrpipe.params import SEGMENTATION_OPTIMIZERS
+from cmrpipe.models.unet import PAPER_INITIAL_LR, build_unet, learning_rate_callback, paper_optimizer
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = SEGMENTATION_OPTIMIZERS
 """``sgd``: Paper A's plain stochastic gradient descent; ``adam``: a faster optimiser for small CPU runs.
 Both start at lr 1e-3 and follow the paper's schedule."""
 
@@ -107,14 +104,14 @@ def make_optimizer(name: str) -> keras.optimizers.Optimizer:
         For an unknown name.
     """
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=PAPER_INITIAL_LR)
+        return paper_optimizer()
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=PAPER_INITIAL_LR)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
 
 
 class _EpochClock(keras.callbacks.Callback):
-    """Records each epoch's wall time and learning rate."""
+    """Records each epoch's training time (its batches only: no validation, no callbacks) and learning rate."""
 
     def __init__(self):
         super().__init__()
@@ -122,10 +119,15 @@ class _EpochClock(keras.callbacks.Callback):
         self.rates: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.seconds.append(0.0)
+
+    def on_train_batch_begin(self, batch, logs=None):
         self._start = time.perf_counter()
 
+    def on_train_batch_end(self, batch, logs=None):
+        self.seconds[-1] += time.perf_counter() - self._start
+
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
         self.rates.append(float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
