@@ -24,8 +24,8 @@ from keras import ops
 from cmrpipe.io.labels import CAVITY, MYOCARDIUM
 from cmrpipe.models.augment import augment_slice
 from cmrpipe.models.losses import ce_dice_loss, soft_dice
-from cmrpipe.params import SEGMENTATION_OPTIMIZERS
 from cmrpipe.models.unet import PAPER_INITIAL_LR, build_unet, learning_rate_callback, paper_optimizer
+from cmrpipe.params import SEGMENTATION_OPTIMIZERS
 
 OPTIMIZERS = SEGMENTATION_OPTIMIZERS
 """``sgd``: Paper A's plain stochastic gradient descent; ``adam``: a faster optimiser for small CPU runs.
