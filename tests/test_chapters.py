@@ -99,8 +99,19 @@ def test_segmentation_chapter_reuses_its_model_and_masks(segmentation_run):
     from cmrpipe import segment
 
     params, _ = segmentation_run
-    masks = sorted((params.run_dir / "segmentation" / "masks").glob("*.h5"))
+    run = params.run_dir
+    masks = sorted((run / "segmentation" / "masks").glob("*.h5"))
     before = {p: p.stat().st_mtime_ns for p in masks}
+    first = pd.read_csv(run / "results" / "seg_measures.csv")
     result = segment.run(params, progress=False)
     assert result.model_source == "reused"
     assert {p: p.stat().st_mtime_ns for p in masks} == before  # nothing predicted again
+    pd.testing.assert_frame_equal(pd.read_csv(run / "results" / "seg_measures.csv"), first)
+
+    index = pd.read_csv(run / "store" / "index.csv")  # a segmented subject ingested again with new inputs
+    changed = str(index.key[index.seg_split == "test"].iloc[0])
+    index.loc[index.key == changed, "inputs_sha256"] = "0" * 64
+    index.to_csv(run / "store" / "index.csv", index=False)
+    assert segment.run(params, progress=False).model_source == "reused"  # the training inputs are unchanged
+    again = {p.stem for p in masks if p.stat().st_mtime_ns != before[p]}
+    assert again == {changed}

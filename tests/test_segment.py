@@ -59,8 +59,7 @@ def test_qc_finds_a_hole_and_an_empty_frame_but_not_the_ends():
 def make_subject(n_slices: int = 8, n_frames: int = 6, es: int = 3) -> tuple[StoredSubject, np.ndarray]:
     """A subject whose cavity shrinks to frame ``es`` and back; contours on slices 1..n-2 at ED and ES."""
     rows, cols = 48, 40
-    radii = 9.0 - 4.0 * np.sin(np.pi * np.arange(n_frames) / (2 * es)).clip(0, 1)
-    radii = np.r_[radii[:es + 1], radii[es - 1::-1]][:n_frames] if n_frames > es + 1 else radii
+    radii = 9.0 - 4.0 * np.clip(1.0 - np.abs(np.arange(n_frames) - es) / es, 0.0, 1.0)  # smallest at es
     labels = np.zeros((n_slices, n_frames, rows, cols), np.uint8)
     for f, r in enumerate(radii):
         labels[1:-1, f] = ring_labels(rows, cols, (24, 20), r, r + 4)
@@ -125,3 +124,27 @@ def test_split_keys_segment_every_included_mesa_subject_not_trained_on():
                           "seg_split": ["train", "validation", "test", "", "", "", "train"]})
     keys = segment.split_keys(index)
     assert keys == {"train": ["a"], "validation": ["b"], "test": ["c"], "segment": ["c", "d", "e"]}
+
+
+def test_qc_checks_the_labelled_es_even_when_the_predicted_es_differs():
+    subject, labels = make_subject(n_frames=8, es=3)
+    predicted = labels.copy()
+    predicted[1:-1, 4] = ring_labels(48, 40, (24, 20), 4.0, 8.0)  # the predicted cavity is smallest at frame 4
+    predicted[3, 3][predicted[3, 3] == CAVITY] = BACKGROUND  # a hole at the labelled ES, slice 3
+    row, _, qc = segment.subject_results("s1", subject, predicted, bsa_m2=2.0)
+    assert row["es_frame_auto"] == 4 and not row["qc_pass"]
+    assert {(q["phase"], q["slice"]) for q in qc} >= {("ES", 3)}
+    assert any("core lab drew it" in q["problem"] for q in qc)
+
+
+def test_body_surface_area_is_dubois_from_height_and_weight():
+    covariates = pd.DataFrame({"height_cm": [170.0, np.nan], "weight_kg": [70.0, 80.0], "bsa_m2": [9.9, 2.0]},
+                              index=pd.Index(["a", "b"], name="key"))
+    assert segment.body_surface_area_m2(covariates, "a") == pytest.approx(1.8097, abs=1e-3)  # not the 9.9 given
+    with pytest.raises(ValueError, match="no height_cm in covariates.csv"):
+        segment.body_surface_area_m2(covariates, "b")
+    with pytest.raises(ValueError, match="no height_cm or weight_kg"):
+        segment.body_surface_area_m2(covariates, "nobody")
+    without = covariates.drop(columns=["height_cm"])
+    with pytest.raises(ValueError, match="no height_cm"):
+        segment.body_surface_area_m2(without, "a")

@@ -48,6 +48,8 @@ from cmrpipe.report.summary import update_summary
 log = logging.getLogger("cmrpipe.segment")
 
 PHASES = ("ED", "ES")
+PREDICT_VERSION = "1"
+"""Change when :func:`predict_stack` gives other labels for the same model and images: every subject is predicted again."""
 TRAINING_DATA_VERSION = "2"  # 2: each image normalised over its acquired pixels, then padded with zeros
 """Change when what :func:`training_examples` gives the network changes: the model is then trained again."""
 EXCLUSION_COLUMNS = ["key", "stage", "reason"]
@@ -239,6 +241,38 @@ def qc_problems(key: str, labels: np.ndarray, frames: dict[str, int]) -> list[di
     return out
 
 
+def contour_qc_problems(key: str, manual: np.ndarray, auto: np.ndarray, contoured: np.ndarray,
+                        frames: tuple[int, int]) -> list[dict]:
+    """QC failures against the core lab: a mid-ventricular contoured slice whose cavity or myocardium the network left empty.
+
+    Mid-ventricular: a contoured slice that is not the first or the last contoured slice of its
+    phase (the basal and apical end slices, where a small or absent prediction is a
+    disagreement that Dice and the volumes report, not a failure).
+
+    Parameters
+    ----------
+    manual, auto : (2, slices, rows, cols) uint8
+        Manual and predicted labels at ED and ES (the prediction on the contoured slices).
+    contoured : (2, slices) bool
+    frames : (ED frame, ES frame)
+
+    Examples
+    --------
+    >>> manual = np.zeros((2, 4, 4, 4), np.uint8); manual[:, :, 1:3, 1:3] = CAVITY
+    >>> auto = manual.copy(); auto[1, 2] = 0; auto[1, 3] = 0  # slice 3 is the apical end slice
+    >>> [(p["phase"], p["slice"]) for p in contour_qc_problems("k", manual, auto, np.ones((2, 4), bool), (0, 5))]
+    [('ES', 2)]
+    """
+    out = []
+    for p, phase in enumerate(PHASES):
+        for i in np.flatnonzero(contoured[p])[1:-1]:
+            for code, name in ((CAVITY, "cavity"), (MYOCARDIUM, "myocardium")):
+                if (manual[p, i] == code).any() and not (auto[p, i] == code).any():
+                    out.append({"key": key, "phase": phase, "frame": int(frames[p]), "slice": int(i),
+                                "problem": f"no {name} predicted on a slice where the core lab drew it"})
+    return out
+
+
 def _measures(prefix: str, ed: np.ndarray, es: np.ndarray, spacing, pitch: float, bsa: float) -> dict:
     values = measures.lv_measures(ed, es, spacing, pitch, bsa, cavity=CAVITY, myocardium=MYOCARDIUM)
     return {f"{prefix}_{name}": value for name, value in values.items()}
@@ -279,7 +313,12 @@ def subject_results(key: str, subject, predicted: np.ndarray, bsa_m2: float) -> 
                 dice_rows.append({"key": key, "phase": phase, "slice": int(i),
                                   "dice_cavity": dice(manual[p, i] == CAVITY, auto[p, i] == CAVITY),
                                   "dice_myocardium": dice(manual[p, i] == MYOCARDIUM, auto[p, i] == MYOCARDIUM)})
-    qc_rows = qc_problems(key, predicted, {"ED": ed, "ES": es_auto})
+    measured = {"ED": ed, "ES (predicted)": es_auto}
+    if subject.es_frame >= 0 and subject.es_frame != es_auto:
+        measured["ES"] = subject.es_frame
+    qc_rows = qc_problems(key, predicted, measured)
+    if subject.contours is not None and subject.ed_frame >= 0 and subject.es_frame >= 0:
+        qc_rows += contour_qc_problems(key, manual, auto, subject.contoured, (subject.ed_frame, subject.es_frame))
     row["qc_pass"] = not qc_rows
     return row, dice_rows, qc_rows
 
@@ -358,30 +397,54 @@ def _model(params, store_dir: Path, index: pd.DataFrame, keys: dict, out_dir: Pa
     return model, history, counts, "trained", fingerprint
 
 
+def body_surface_area_m2(covariates: pd.DataFrame, key: str) -> float:
+    """DuBois body surface area of a subject from ``covariates.csv`` (indexed by key): height and weight.
+
+    Raises
+    ------
+    ValueError
+        When the subject's height or weight is missing (the reason names what is missing).
+    """
+    row = covariates.loc[key] if key in covariates.index else pd.Series(dtype=float)
+    values = {name: pd.to_numeric(row.get(name), errors="coerce") for name in ("height_cm", "weight_kg")}
+    missing = [name for name, value in values.items() if not np.isfinite(value)]
+    if missing:
+        raise ValueError(f"no {' or '.join(missing)} in covariates.csv: LV measures cannot be indexed by body surface area")
+    return float(measures.dubois_bsa_m2(values["weight_kg"], values["height_cm"]))
+
+
 def load_masks(masks_dir: Path, key: str) -> np.ndarray:
     """A segmented subject's predicted labels, ``(slices, frames, rows, cols)`` uint8, from ``masks_dir``."""
     with h5py.File(Path(masks_dir) / f"{key}.h5", "r") as h5:
         return h5["labels"][:]
 
 
+def masks_fingerprint(model_fingerprint: str, inputs_sha256: str, size: int) -> str:
+    """What a subject's predicted masks depend on: the model, the subject's inputs, the grid, the predict code."""
+    spec = [PREDICT_VERSION, model_fingerprint, str(inputs_sha256), int(size)]
+    return hashlib.sha256(json.dumps(spec).encode()).hexdigest()[:16]
+
+
 def _masks(model, subject, size: int, batch_size: int, path: Path, fingerprint: str) -> np.ndarray:
-    """A subject's predicted labels, ``(slices, frames, rows, cols)``: read back if made by this model, else made."""
+    """A subject's predicted labels, ``(slices, frames, rows, cols)``: read back if made for ``fingerprint``
+    (:func:`masks_fingerprint`), else predicted and written (HDF5, and NIfTI images and labels)."""
     from cmrpipe.io.nifti import write_nifti
 
+    nifti = path.parent.parent / "nifti"
     if path.is_file():
         with h5py.File(path, "r") as h5:
-            if h5.attrs.get("model") == fingerprint:
+            if h5.attrs.get("fingerprint") == fingerprint:
                 return h5["labels"][:]
     labels = predict_stack(model, subject.sax_images, size, batch_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
     with h5py.File(tmp, "w") as h5:
-        h5.attrs["model"] = fingerprint
+        h5.attrs["fingerprint"] = fingerprint
         h5.attrs["key"] = subject.key
         h5.create_dataset("labels", data=labels, compression="lzf", chunks=(1, 1) + labels.shape[2:])
         h5["labels"].attrs["affine_ijk_to_lps"] = subject.sax_affine_ijk_to_lps
         h5["labels"].attrs["axes"] = "slice, frame, row, col"
-    nifti = path.parent.parent / "nifti"  # written before the masks file is complete: its presence implies theirs
+    # the NIfTI files are written before the masks file is complete: its presence implies theirs
     write_nifti(nifti / f"{subject.key}_sax.nii.gz", subject.sax_images.transpose(2, 3, 0, 1),
                 subject.sax_affine_ijk_to_lps)
     write_nifti(nifti / f"{subject.key}_sax_labels.nii.gz", labels.transpose(2, 3, 0, 1),
@@ -405,6 +468,7 @@ def run(params, progress: bool = True) -> Segmentation:
     index = pd.read_csv(store_dir / "index.csv", dtype={"key": str})
     covariates = pd.read_csv(store_dir / "covariates.csv", dtype={"key": str}).set_index("key")
     keys = split_keys(index)
+    digests = index.set_index("key")["inputs_sha256"].astype(str).to_dict()
     model, history, counts, source, fingerprint = _model(params, store_dir, index, keys, out_dir)
     test = set(keys["test"])
     rows, dice_rows, qc_rows, excluded = [], [], [], []
@@ -413,11 +477,10 @@ def run(params, progress: bool = True) -> Segmentation:
     for key in tqdm(keys["segment"] if model is not None else [], desc="segmenting", unit="subject", disable=not progress):
         try:
             subject = load_subject(store_dir, key)
-            bsa = float(covariates.bsa_m2.get(key, np.nan)) if "bsa_m2" in covariates else np.nan
-            if not np.isfinite(bsa):
-                raise ValueError("no body surface area in covariates.csv (height and weight missing)")
+            bsa = body_surface_area_m2(covariates, key)
             predicted = _masks(model, subject, params.image_size_px, params.segmentation_batch_size,
-                               out_dir / "masks" / f"{key}.h5", fingerprint)
+                               out_dir / "masks" / f"{key}.h5",
+                               masks_fingerprint(fingerprint, digests.get(key, ""), params.image_size_px))
         except (OSError, ValueError, KeyError) as error:
             log.warning("%s: cannot be segmented: %s", key, error)
             excluded.append({"key": key, "stage": "segmentation", "reason": str(error)})
