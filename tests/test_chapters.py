@@ -90,7 +90,9 @@ def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
         masks = load_masks(run / "segmentation" / "masks", key)
         labels = nib.load(run / "segmentation" / "nifti" / f"{key}_sax_labels.nii.gz")
         assert np.array_equal(np.asarray(labels.dataobj).transpose(2, 3, 0, 1), masks)
-        assert np.allclose(labels.affine, nifti_affine(load_subject(run / "store", key).sax_affine_ijk_to_lps))
+        subject = load_subject(run / "store", key)
+        assert np.allclose(labels.affine, nifti_affine(subject.sax_affine_ijk_to_lps))
+        assert labels.header["pixdim"][4] == pytest.approx(subject.frame_interval_ms, rel=1e-4)
     for name in ("paperA_fig5.png", "paperA_fig6.png", "paperA_seg_training.png"):
         assert (run / "figures" / name).stat().st_size > 10_000
 

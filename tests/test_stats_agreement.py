@@ -145,7 +145,7 @@ def test_agreement_table_rows_and_columns():
     })
     assert list(table.index) == ["pefr_l_per_min", "tiny_ml"]
     assert list(table.columns) == ["n", "r", "p", "mean_diff", "sd_diff", "loa_low",
-                                   "loa_high", "mae"]
+                                   "loa_high", "slope", "slope_p", "mae"]
     row = table.loc["pefr_l_per_min"]
     assert row["n"] == 17
     assert row["mean_diff"] == pytest.approx(-36 / 17)

@@ -199,8 +199,8 @@ def predict_stack(model, images: np.ndarray, size: int, batch_size: int = 16) ->
 
 def cavity_curve_ml(labels: np.ndarray, pixel_spacing_mm, pitch_mm: float) -> np.ndarray:
     """Predicted cavity volume (ml) at each frame of ``(slices, frames, rows, cols)`` labels."""
-    areas = (labels == CAVITY).sum(axis=(2, 3)) * float(np.prod(pixel_spacing_mm))  # (slices, frames) mm2
-    return areas.sum(axis=0) * pitch_mm / 1000.0
+    return np.array([measures.mask_volume_ml(labels[:, f] == CAVITY, pixel_spacing_mm, pitch_mm)
+                     for f in range(labels.shape[1])])
 
 
 def qc_problems(key: str, labels: np.ndarray, frames: dict[str, int]) -> list[dict]:
@@ -445,10 +445,9 @@ def _masks(model, subject, size: int, batch_size: int, path: Path, fingerprint: 
         h5["labels"].attrs["affine_ijk_to_lps"] = subject.sax_affine_ijk_to_lps
         h5["labels"].attrs["axes"] = "slice, frame, row, col"
     # the NIfTI files are written before the masks file is complete: its presence implies theirs
-    write_nifti(nifti / f"{subject.key}_sax.nii.gz", subject.sax_images.transpose(2, 3, 0, 1),
-                subject.sax_affine_ijk_to_lps)
-    write_nifti(nifti / f"{subject.key}_sax_labels.nii.gz", labels.transpose(2, 3, 0, 1),
-                subject.sax_affine_ijk_to_lps)
+    for name, data in (("sax", subject.sax_images), ("sax_labels", labels)):
+        write_nifti(nifti / f"{subject.key}_{name}.nii.gz", data.transpose(2, 3, 0, 1), subject.sax_affine_ijk_to_lps,
+                    frame_interval_ms=subject.frame_interval_ms)
     tmp.replace(path)
     return labels
 
@@ -522,13 +521,18 @@ def _write(params, result: Segmentation) -> None:
     update_summary(params.run_dir, summary_values(result))
 
 
+def table4_subjects(measures: pd.DataFrame) -> pd.DataFrame:
+    """The subjects of Paper A's Table 4 comparison: the segmentation test split, QC passed."""
+    return measures[(measures.seg_split == "test") & measures.qc_pass.astype(bool)]
+
+
 def summary_values(result: Segmentation) -> dict:
     """The chapter's ``summary.json`` keys (NaN where there is nothing to compute)."""
     from cmrpipe.stats.agreement import mae, pearson
 
     m = result.measures
-    passed = m[m.qc_pass] if len(m) else m
-    tested = passed[passed.seg_split == "test"] if len(passed) else passed
+    passed = m[m.qc_pass.astype(bool)]
+    tested = table4_subjects(m)
     values = {"seg.dice_myo_mean": float(result.dice.dice_myocardium.mean()),
               "seg.dice_cavity_mean": float(result.dice.dice_cavity.mean()),
               "seg.n_test_images": int(len(result.dice)), "seg.n_segmented": int(len(m)),

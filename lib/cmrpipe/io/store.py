@@ -365,6 +365,8 @@ class StoredSubject:
     lax_affine_ijk_to_lps : dict
         The same keys -> (4, 4) affines.
     landmarks : DataFrame or None
+    sax_trigger_ms : (slices, frames) float array or None
+        Trigger time of each SAX image, ms.
     """
 
     key: str
@@ -381,6 +383,15 @@ class StoredSubject:
     lax: dict
     lax_affine_ijk_to_lps: dict
     landmarks: pd.DataFrame | None
+    sax_trigger_ms: np.ndarray | None = None
+
+    @property
+    def frame_interval_ms(self) -> float | None:
+        """The median time between cine frames, ms (None when the trigger times are unknown)."""
+        if self.sax_trigger_ms is None or self.sax_trigger_ms.shape[-1] < 2:
+            return None
+        step = np.nanmedian(np.diff(self.sax_trigger_ms, axis=-1))
+        return float(step) if np.isfinite(step) and step > 0 else None
 
 
 def load_subject(store_dir: str | Path, key: str) -> StoredSubject:
@@ -408,4 +419,5 @@ def load_subject(store_dir: str | Path, key: str) -> StoredSubject:
             pitch_mm=float(h5.attrs["pitch_mm"]), ed_frame=int(h5.attrs["ed_frame"]), es_frame=int(h5.attrs["es_frame"]),
             contours=optional("contours/labels"), contoured=optional("contours/contoured"),
             inlinevf=optional("inlinevf/labels"), lax=lax,
-            lax_affine_ijk_to_lps={v: h5[v].attrs["affine_ijk_to_lps"] for v in lax}, landmarks=landmarks)
+            lax_affine_ijk_to_lps={v: h5[v].attrs["affine_ijk_to_lps"] for v in lax}, landmarks=landmarks,
+            sax_trigger_ms=optional("sax/trigger_ms"))

@@ -16,7 +16,7 @@ from cmrpipe.io.labels import CAVITY, MYOCARDIUM
 from cmrpipe.io.store import load_subject
 from cmrpipe.report import published
 from cmrpipe.report.cohort import heart_window, outline, show_image
-from cmrpipe.stats.agreement import bland_altman, bland_altman_axes, mae, pearson
+from cmrpipe.stats.agreement import agreement_table, bland_altman_axes, mae
 
 TABLE3_ROWS = {"Cavity ED": ("dice_cavity", "ED"), "Cavity ES": ("dice_cavity", "ES"),
                "Myocardium ED": ("dice_myocardium", "ED"), "Myocardium ES": ("dice_myocardium", "ES")}
@@ -61,18 +61,12 @@ def table3(dice: pd.DataFrame) -> pd.DataFrame:
 
 
 def agreement(measures: pd.DataFrame, a: str, b: str, rows: dict = TABLE4_ROWS) -> pd.DataFrame:
-    """n, Pearson r and p, mean and SD of the differences (``a - b``), limits, MAE for each measure.
+    """:func:`cmrpipe.stats.agreement.agreement_table` of ``a - b`` for each measure of ``rows``.
 
     ``a`` and ``b`` are column prefixes (``auto``, ``manual``, ``full``, ``truth``).
     """
-    out = {}
-    for name, column in rows.items():
-        x, y = measures[f"{a}_{column}"], measures[f"{b}_{column}"]
-        ba, r = bland_altman(x, y), pearson(x, y)
-        out[name] = {"n": ba["n"], "r": r["r"], "p": r["p"], "mean_diff": ba["mean_diff"], "sd_diff": ba["sd_diff"],
-                     "loa_low": ba["loa_low"], "loa_high": ba["loa_high"], "slope": ba["slope"],
-                     "slope_p": ba["slope_p"], "mae": mae(x, y)}
-    return pd.DataFrame(out).T
+    return agreement_table({name: (measures[f"{a}_{column}"], measures[f"{b}_{column}"])
+                            for name, column in rows.items()})
 
 
 def _p(p: float) -> str:

@@ -20,7 +20,7 @@ from scipy import stats
 LOA_Z = 1.96
 """Normal quantile of the 95% limits of agreement (Bland and Altman's paper rounds it to 2)."""
 
-TABLE_COLUMNS = ("n", "r", "p", "mean_diff", "sd_diff", "loa_low", "loa_high", "mae")
+TABLE_COLUMNS = ("n", "r", "p", "mean_diff", "sd_diff", "loa_low", "loa_high", "slope", "slope_p", "mae")
 
 
 def paired_finite(a, b) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +162,7 @@ def agreement_table(pairs: Mapping[str, tuple]) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Indexed by measure name, columns ``n, r, p, mean_diff, sd_diff, loa_low,
-        loa_high, mae`` (see `pearson`, `bland_altman`, `mae`).
+        loa_high, slope, slope_p, mae`` (see `pearson`, `bland_altman`, `mae`).
 
     Examples
     --------
@@ -173,7 +173,7 @@ def agreement_table(pairs: Mapping[str, tuple]) -> pd.DataFrame:
     rows = {}
     for name, (a, b) in pairs.items():
         ba = bland_altman(a, b)
-        rows[name] = {**pearson(a, b), **{k: ba[k] for k in TABLE_COLUMNS[3:7]}, "mae": mae(a, b)}
+        rows[name] = {**pearson(a, b), **{k: ba[k] for k in TABLE_COLUMNS[3:9]}, "mae": mae(a, b)}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=list(TABLE_COLUMNS))
     table["n"] = table["n"].astype(int)
     table.index.name = "measure"
