@@ -77,7 +77,10 @@ def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
         assert key in summary
     assert 0.0 <= summary["seg.dice_cavity_mean"] <= 1.0 and summary["measures.lvedv_mae_vs_truth_ml"] >= 0
     dice = pd.read_csv(run / "results" / "seg_dice.csv")
-    assert set(dice.key) == test_keys and set(dice.phase) == {"ED", "ES"}
+    assert set(dice.key[dice.seg_split == "test"]) == test_keys and set(dice.phase) == {"ED", "ES"}
+    for key in ("seg.dice_myo_mean_test", "measures.lvedvi_r_test", "measures.n_subjects", "seg.n_images"):
+        assert key in summary
+    assert summary["seg.n_images"] >= summary["seg.n_images_test"] > 0
     measures = pd.read_csv(run / "results" / "seg_measures.csv")
     trained_on = set(index.key[index.seg_split.isin(["train", "validation"])])
     assert not trained_on & set(measures.key) and test_keys <= set(measures.key)

@@ -56,6 +56,7 @@ EXCLUSION_COLUMNS = ["key", "stage", "reason"]
 NO_MODEL = ("none: the segmentation training split has no contoured images, so no U-Net can be trained here; "
             "name a trained model in segmentation_model")
 QC_COLUMNS = ["key", "phase", "frame", "slice", "problem"]
+DICE_COLUMNS = ["key", "seg_split", "phase", "slice", "dice_cavity", "dice_myocardium"]
 MEASURE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef_pct", "lv_mass_g", "lvedvi_ml_m2", "lvesvi_ml_m2", "lvmi_g_m2")
 """What :func:`cmrpipe.measures.lv_measures` returns."""
 SUMMARY_CORRELATIONS = {"lvedvi": "lvedvi_ml_m2", "lvesvi": "lvesvi_ml_m2", "lvef": "lvef_pct", "lvmi": "lvmi_g_m2"}
@@ -488,15 +489,13 @@ def run(params, progress: bool = True) -> Segmentation:
         row["seg_split"] = "test" if key in test else ""
         rows.append(row)
         qc_rows += qc_subject
-        if key in test:
-            dice_rows += dice_subject
+        dice_rows += [{**d, "seg_split": row["seg_split"]} for d in dice_subject]
         if qc_subject:
             excluded.append({"key": key, "stage": "segmentation QC",
                              "reason": "; ".join(f"{q['problem']} ({q['phase']} frame {q['frame']}, slice {q['slice']})"
                                                  for q in qc_subject)})
     result = Segmentation(history=history, n_training_images=counts, model_source=source,
-                          dice=pd.DataFrame(dice_rows, columns=["key", "phase", "slice", "dice_cavity",
-                                                                "dice_myocardium"]),
+                          dice=pd.DataFrame(dice_rows, columns=DICE_COLUMNS),
                           measures=pd.DataFrame(rows, columns=MEASURE_COLUMNS), qc=pd.DataFrame(qc_rows, columns=QC_COLUMNS),
                           exclusions=pd.DataFrame(excluded, columns=EXCLUSION_COLUMNS),
                           truth=_truth(params, [r["key"] for r in rows]))
@@ -521,25 +520,41 @@ def _write(params, result: Segmentation) -> None:
     update_summary(params.run_dir, summary_values(result))
 
 
-def table4_subjects(measures: pd.DataFrame) -> pd.DataFrame:
-    """The subjects of Paper A's Table 4 comparison: the segmentation test split, QC passed."""
-    return measures[(measures.seg_split == "test") & measures.qc_pass.astype(bool)]
+def table4_subjects(measures: pd.DataFrame, test_only: bool = True) -> pd.DataFrame:
+    """The subjects of an automated vs manual comparison, QC passed.
+
+    ``test_only``: Paper A's Table 4 subjects, the segmentation test split. Otherwise every
+    segmented subject with manual contours: all are held out from training (the test split,
+    the atlas-validation sub-cohort), a larger sample of the same comparison.
+    """
+    chosen = measures.seg_split == "test" if test_only else measures.manual_lvedv_ml.notna()
+    return measures[chosen & measures.qc_pass.astype(bool)]
+
+
+def dice_images(dice: pd.DataFrame, test_only: bool = True) -> pd.DataFrame:
+    """The Dice rows of Table 3: the test split's images, or every held-out contoured image."""
+    return dice[dice.seg_split == "test"] if test_only else dice
 
 
 def summary_values(result: Segmentation) -> dict:
-    """The chapter's ``summary.json`` keys (NaN where there is nothing to compute)."""
+    """The chapter's ``summary.json`` keys (NaN where there is nothing to compute).
+
+    ``seg.dice_*`` and ``measures.*_r`` cover every held-out subject with contours (the test
+    split and the atlas-validation sub-cohort); the same keys ending ``_test`` cover Paper A's
+    test split alone. The truth errors cover every segmented subject that passed QC.
+    """
     from cmrpipe.stats.agreement import mae, pearson
 
     m = result.measures
     passed = m[m.qc_pass.astype(bool)]
-    tested = table4_subjects(m)
-    values = {"seg.dice_myo_mean": float(result.dice.dice_myocardium.mean()),
-              "seg.dice_cavity_mean": float(result.dice.dice_cavity.mean()),
-              "seg.n_test_images": int(len(result.dice)), "seg.n_segmented": int(len(m)),
-              "seg.n_qc_fail": int((~m.qc_pass).sum()) if len(m) else 0}
-    for name, column in SUMMARY_CORRELATIONS.items():
-        values[f"measures.{name}_r"] = (pearson(tested[f"auto_{column}"], tested[f"manual_{column}"])["r"]
-                                        if f"auto_{column}" in tested else float("nan"))
+    values = {"seg.n_segmented": int(len(m)), "seg.n_qc_fail": int((~m.qc_pass.astype(bool)).sum())}
+    for suffix, test_only in (("", False), ("_test", True)):  # every held-out subject; the test split alone
+        dice, tested = dice_images(result.dice, test_only), table4_subjects(m, test_only)
+        values.update({f"seg.dice_myo_mean{suffix}": float(dice.dice_myocardium.mean()),
+                       f"seg.dice_cavity_mean{suffix}": float(dice.dice_cavity.mean()),
+                       f"seg.n_images{suffix}": int(len(dice)), f"measures.n_subjects{suffix}": int(len(tested))})
+        for name, column in SUMMARY_CORRELATIONS.items():
+            values[f"measures.{name}_r{suffix}"] = pearson(tested[f"auto_{column}"], tested[f"manual_{column}"])["r"]
     truth = result.truth
     if truth is not None and len(passed):
         both = passed.merge(truth[["key", "lvedv_ml", "lvmi_g_m2"]], on="key", suffixes=("", "_truth"))
