@@ -148,3 +148,18 @@ def test_body_surface_area_is_dubois_from_height_and_weight():
     without = covariates.drop(columns=["height_cm"])
     with pytest.raises(ValueError, match="no height_cm"):
         segment.body_surface_area_m2(without, "a")
+
+
+def test_a_stray_basal_prediction_fails_the_every_slice_measures_only():
+    subject, labels = make_subject(n_slices=8, n_frames=6, es=3)
+    contoured = subject.contoured.copy()
+    contoured[1, 1] = False  # at ES the base has descended below slice 1
+    contours = subject.contours * contoured[:, :, None, None]
+    subject = StoredSubject(**{**subject.__dict__, "contoured": contoured, "contours": contours})
+    predicted = labels.copy()
+    predicted[1, 3] = np.where(predicted[1, 3] == CAVITY, MYOCARDIUM, predicted[1, 3])  # annulus: no cavity
+    predicted[0, 3] = ring_labels(48, 40, (24, 20), 3, 5)  # a stray blob in the atrium above
+    row, _, qc = segment.subject_results("s1", subject, predicted, bsa_m2=2.0)
+    assert row["es_frame_auto"] == 3
+    assert not row["qc_pass"] and row["qc_pass_contoured"]
+    assert [(q["phase"], q["slice"]) for q in qc] == [("ES (predicted)", 1)]

@@ -52,7 +52,10 @@ PREDICT_VERSION = "1"
 """Change when :func:`predict_stack` gives other labels for the same model and images: every subject is predicted again."""
 TRAINING_DATA_VERSION = "2"  # 2: each image normalised over its acquired pixels, then padded with zeros
 """Change when what :func:`training_examples` gives the network changes: the model is then trained again."""
-EXCLUSION_COLUMNS = ["key", "stage", "reason"]
+EXCLUSION_COLUMNS = ["key", "stage", "reason", "left_out_of"]
+LEFT_OUT = {True: "the automated measures of every slice (vs truth)",
+            False: "the comparison with the manual measures (Table 4) and the automated measures of every slice"}
+"""What a QC failure leaves a subject out of, by whether its contoured slices passed."""
 NO_MODEL = ("none: the segmentation training split has no contoured images, so no U-Net can be trained here; "
             "name a trained model in segmentation_model")
 QC_COLUMNS = ["key", "phase", "frame", "slice", "problem"]
@@ -62,7 +65,7 @@ MEASURE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef_pct", "lv_mass_g", "lvedvi_ml_m2"
 SUMMARY_CORRELATIONS = {"lvedvi": "lvedvi_ml_m2", "lvesvi": "lvesvi_ml_m2", "lvef": "lvef_pct", "lvmi": "lvmi_g_m2"}
 """Paper A Table 4's measures: ``measures.<name>_r`` in the summary is automated vs manual Pearson r."""
 MEASURE_COLUMNS = ["key", "seg_split", "ed_frame", "es_frame", "ed_frame_auto", "es_frame_auto", "bsa_m2",
-                   "cavity_curve_ml", "qc_pass"] + [f"{who}_{name}" for who in ("full", "manual", "auto")
+                   "cavity_curve_ml", "qc_pass", "qc_pass_contoured"] + [f"{who}_{name}" for who in ("full", "manual", "auto")
                                                     for name in MEASURE_NAMES]
 
 
@@ -289,7 +292,9 @@ def subject_results(key: str, subject, predicted: np.ndarray, bsa_m2: float) -> 
         ``ed_frame_auto`` from the cavity curve), ``manual_*`` (contours), ``auto_*``
         (prediction on the contoured slices at the labelled frames: Paper A's comparison)
         and ``full_*`` (prediction on every slice, labelled ED or largest cavity, predicted
-        ES) measures, and ``qc_pass``.
+        ES) measures; ``qc_pass`` (no QC failure at all: the ``full_*`` measures stand) and
+        ``qc_pass_contoured`` (no failure on the contoured slices: the ``auto_*`` comparison
+        with the manual measures stands).
     dice_rows : list of dict
         key, phase, slice, dice_cavity, dice_myocardium for each contoured image.
     qc_rows : list of dict
@@ -314,13 +319,12 @@ def subject_results(key: str, subject, predicted: np.ndarray, bsa_m2: float) -> 
                 dice_rows.append({"key": key, "phase": phase, "slice": int(i),
                                   "dice_cavity": dice(manual[p, i] == CAVITY, auto[p, i] == CAVITY),
                                   "dice_myocardium": dice(manual[p, i] == MYOCARDIUM, auto[p, i] == MYOCARDIUM)})
-    measured = {"ED": ed, "ES (predicted)": es_auto}
-    if subject.es_frame >= 0 and subject.es_frame != es_auto:
-        measured["ES"] = subject.es_frame
-    qc_rows = qc_problems(key, predicted, measured)
+    qc_rows = qc_problems(key, predicted, {"ED": ed, "ES (predicted)": es_auto})
+    contoured_rows = []
     if subject.contours is not None and subject.ed_frame >= 0 and subject.es_frame >= 0:
-        qc_rows += contour_qc_problems(key, manual, auto, subject.contoured, (subject.ed_frame, subject.es_frame))
-    row["qc_pass"] = not qc_rows
+        contoured_rows = contour_qc_problems(key, manual, auto, subject.contoured, (subject.ed_frame, subject.es_frame))
+    qc_rows += contoured_rows
+    row["qc_pass"], row["qc_pass_contoured"] = not qc_rows, not contoured_rows
     return row, dice_rows, qc_rows
 
 
@@ -483,7 +487,7 @@ def run(params, progress: bool = True) -> Segmentation:
                                masks_fingerprint(fingerprint, digests.get(key, ""), params.image_size_px))
         except (OSError, ValueError, KeyError) as error:
             log.warning("%s: cannot be segmented: %s", key, error)
-            excluded.append({"key": key, "stage": "segmentation", "reason": str(error)})
+            excluded.append({"key": key, "stage": "segmentation", "reason": str(error), "left_out_of": "everything"})
             continue
         row, dice_subject, qc_subject = subject_results(key, subject, predicted, bsa)
         row["seg_split"] = "test" if key in test else ""
@@ -493,7 +497,8 @@ def run(params, progress: bool = True) -> Segmentation:
         if qc_subject:
             excluded.append({"key": key, "stage": "segmentation QC",
                              "reason": "; ".join(f"{q['problem']} ({q['phase']} frame {q['frame']}, slice {q['slice']})"
-                                                 for q in qc_subject)})
+                                                 for q in qc_subject),
+                             "left_out_of": LEFT_OUT[bool(row["qc_pass_contoured"])]})
     result = Segmentation(history=history, n_training_images=counts, model_source=source,
                           dice=pd.DataFrame(dice_rows, columns=DICE_COLUMNS),
                           measures=pd.DataFrame(rows, columns=MEASURE_COLUMNS), qc=pd.DataFrame(qc_rows, columns=QC_COLUMNS),
@@ -521,14 +526,14 @@ def _write(params, result: Segmentation) -> None:
 
 
 def table4_subjects(measures: pd.DataFrame, test_only: bool = True) -> pd.DataFrame:
-    """The subjects of an automated vs manual comparison, QC passed.
+    """The subjects of an automated vs manual comparison, with no QC failure on their contoured slices.
 
     ``test_only``: Paper A's Table 4 subjects, the segmentation test split. Otherwise every
     segmented subject with manual contours: all are held out from training (the test split,
     the atlas-validation sub-cohort), a larger sample of the same comparison.
     """
     chosen = measures.seg_split == "test" if test_only else measures.manual_lvedv_ml.notna()
-    return measures[chosen & measures.qc_pass.astype(bool)]
+    return measures[chosen & measures.qc_pass_contoured.astype(bool)]
 
 
 def dice_images(dice: pd.DataFrame, test_only: bool = True) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def truth_table(measures: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     Cells are mean (SD) of the differences from the truth and the MAE; the manual columns
     cover the subjects with contours.
     """
-    both = with_truth_columns(measures[measures.qc_pass], truth)
+    both = with_truth_columns(measures[measures.qc_pass.astype(bool)], truth)
     out = {}
     for name, column in TRUTH_ROWS.items():
         row = {}
