@@ -212,7 +212,7 @@ def bench_ingest(n_subjects: int = 8, repeats: int = 3) -> dict[str, float]:
     return out
 
 
-def bench_segment(repeats: int = 3, slices: int = 10, frames: int = 20) -> dict[str, float]:
+def bench_segment(repeats: int = 5, slices: int = 10, frames: int = 20) -> dict[str, float]:
     """Chapter 03's speeds with the ``default`` profile's U-Net (16 base filters, 128 px), untrained.
 
     ``predict_path_over_bare_predict``: images per second of the whole predict path
@@ -237,11 +237,14 @@ def bench_segment(repeats: int = 3, slices: int = 10, frames: int = 20) -> dict[
     grid = segment.NetworkGrid(160, 256, size)
     ready = grid.images_in(normalise_images(stack.reshape(-1, 160, 256)))[..., None]
     batch = params["segmentation_batch_size"]
-    model.predict(ready[:batch], batch_size=batch, verbose=0)  # warm-up: graph building is not throughput
+    model.predict(ready, batch_size=batch, verbose=0)  # warm-up: tracing every batch shape is not throughput
+    segment.predict_stack(model, stack, size, batch)
     bare, ours = [], []
-    for _ in range(repeats):
-        bare.append(_timed(lambda: model.predict(ready, batch_size=batch, verbose=0)))
-        ours.append(_timed(lambda: segment.predict_stack(model, stack, size, batch)))
+    for r in range(repeats):  # interleaved, alternating which goes first
+        pair = [lambda: bare.append(_timed(lambda: model.predict(ready, batch_size=batch, verbose=0))),
+                lambda: ours.append(_timed(lambda: segment.predict_stack(model, stack, size, batch)))]
+        for run in pair[::1 if r % 2 == 0 else -1]:
+            run()
     n = slices * frames
     out = {"images": n, "bare_predict_images_per_s": n / statistics.median(bare),
            "predict_path_images_per_s": n / statistics.median(ours),

@@ -369,7 +369,7 @@ def model_fingerprint(params, index: pd.DataFrame, keys: dict[str, list[str]]) -
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _model(params, store_dir: Path, index: pd.DataFrame, keys: dict, out_dir: Path):
+def _model(params, store_dir: Path, index: pd.DataFrame, keys: dict, out_dir: Path, progress: bool = True):
     """The run's U-Net: the one named in the parameters, the one trained before for the same inputs, or a new one."""
     from cmrpipe.models import train as training
 
@@ -395,7 +395,7 @@ def _model(params, store_dir: Path, index: pd.DataFrame, keys: dict, out_dir: Pa
     model, history = training.fit_unet((train_x, train_y), (val_x, val_y) if len(val_x) else None,
                                        base_filters=params.unet_base_filters, epochs=params.segmentation_epochs,
                                        batch_size=params.segmentation_batch_size, seed=params.seed,
-                                       optimizer=params.segmentation_optimizer)
+                                       optimizer=params.segmentation_optimizer, progress=progress)
     training.save_model(model, model_path)
     history.to_csv(history_path, index=False)
     stamp.write_text(json.dumps({"fingerprint": fingerprint, "n_images": counts}, indent=1) + "\n")
@@ -473,7 +473,7 @@ def run(params, progress: bool = True) -> Segmentation:
     covariates = pd.read_csv(store_dir / "covariates.csv", dtype={"key": str}).set_index("key")
     keys = split_keys(index)
     digests = index.set_index("key")["inputs_sha256"].astype(str).to_dict()
-    model, history, counts, source, fingerprint = _model(params, store_dir, index, keys, out_dir)
+    model, history, counts, source, fingerprint = _model(params, store_dir, index, keys, out_dir, progress)
     test = set(keys["test"])
     rows, dice_rows, qc_rows, excluded = [], [], [], []
     if model is None:

@@ -131,9 +131,28 @@ class _EpochClock(keras.callbacks.Callback):
         self.rates.append(float(ops.convert_to_numpy(self.model.optimizer.learning_rate)))
 
 
+class _EpochProgress(keras.callbacks.Callback):
+    """A progress bar over epochs with the last epoch's loss and Dice (for notebooks and terminals)."""
+
+    def __init__(self, epochs: int):
+        super().__init__()
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=epochs, desc="training U-Net", unit="epoch")
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        shown = {k: f"{v:.3f}" for k, v in logs.items() if k in ("loss", "val_dice_cavity", "val_dice_myocardium")}
+        self.bar.set_postfix(shown)
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
 def fit_unet(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray, np.ndarray] | None, *,
              base_filters: int, epochs: int, batch_size: int, seed: int, optimizer: str = "sgd",
-             verbose: int = 0) -> tuple[keras.Model, pd.DataFrame]:
+             progress: bool = False) -> tuple[keras.Model, pd.DataFrame]:
     """Train Paper A's U-Net on normalised slices (augmented) and return it with its history.
 
     Parameters
@@ -147,8 +166,8 @@ def fit_unet(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray,
         Seeds the weights, the shuffling and the augmentation.
     optimizer : {"sgd", "adam"}
         See :data:`OPTIMIZERS`; the learning rate follows Paper A's schedule either way.
-    verbose : int
-        Keras' progress output.
+    progress : bool
+        A progress bar over epochs (loss and validation Dice after each).
 
     Returns
     -------
@@ -165,8 +184,8 @@ def fit_unet(train: tuple[np.ndarray, np.ndarray], validation: tuple[np.ndarray,
     feed = AugmentedSlices(images, labels, batch_size, seed)
     clock = _EpochClock()
     val = None if validation is None else (validation[0][..., None], validation[1].astype("int32"))
-    fitted = model.fit(feed, validation_data=val, epochs=int(epochs), verbose=verbose,
-                       callbacks=[learning_rate_callback(), clock])
+    callbacks = [learning_rate_callback(), clock] + ([_EpochProgress(int(epochs))] if progress else [])
+    fitted = model.fit(feed, validation_data=val, epochs=int(epochs), verbose=0, callbacks=callbacks)
     history = pd.DataFrame(fitted.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     history["lr"] = clock.rates
