@@ -55,6 +55,23 @@ def heart_window(label_maps: list[np.ndarray], margin: float = 0.8,
     return slice(max(0, rc - half_r), min(rows, rc + half_r)), slice(max(0, cc - half_c), min(cols, cc + half_c))
 
 
+LOOKS = {"mesa": "MESA-like gradient echo", "ukb": "UK Biobank-like SSFP"}
+
+
+def example_montages(cohort_dir: Path, examples: dict, protocol: str, figures_dir: Path):
+    """The example subject of one look: its montage saved as ``synth_montage_<protocol>.png`` (images
+    alone), and returned with the truth overlaid; a sentence when the run made no subject of this look."""
+    from cmrpipe.synth import read
+
+    if protocol not in examples:
+        return f"no {LOOKS[protocol]} subjects in this run"
+    key = examples[protocol]
+    images, truth = read.subject_images(cohort_dir, key), read.subject_truth(cohort_dir, key)
+    save(montage(images, truth, f"{LOOKS[protocol]}: {key}", overlay=False),
+         Path(figures_dir) / f"synth_montage_{protocol}.png")
+    return montage(images, truth, f"{LOOKS[protocol]} with truth: {key}")
+
+
 def montage(images: dict, truth: dict, title: str, overlay: bool = True):
     """One subject: every SAX slice at ED and ES, then 2CH and 4CH at ED and ES.
 
@@ -127,10 +144,12 @@ def table1_comparison(truth: pd.DataFrame, protocol: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame
-        characteristic, synthetic, published.
+    DataFrame or str
+        characteristic, synthetic, published; a sentence when the run made no subject of this look.
     """
     t = truth[truth.protocol == protocol]
+    if t.empty:
+        return f"no {LOOKS.get(protocol, protocol)} subjects in this run"
     if protocol == "mesa":
         paper, table, column = "A", "Table 1", "MESA CMR"
         rows = [("N", str(len(t)), "N"), ("Age (years)", _mean_sd(t.age_years), "Age (years)"),
