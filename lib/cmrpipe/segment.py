@@ -2,11 +2,11 @@
 
 ``run(params)`` trains Paper A's U-Net on the core-lab contours of the segmentation
 training split (or reuses the model already trained for the same inputs, or a model
-named in the parameters), segments every frame of every SAX slice of the subjects that
-later chapters measure (the segmentation test split and the atlas-validation
-sub-cohort), finds ES as the frame of smallest predicted cavity, measures volumes, mass
-and EF, and scores it all against the manual contours and, for a synthetic cohort, the
-truth.
+named in the parameters), segments every frame of every SAX slice of every included
+MESA-look subject the network did not learn from (the test split, the atlas-validation
+sub-cohort, the rest of the training sub-cohort), finds ES as the frame of smallest
+predicted cavity, measures volumes, mass and EF, and scores it all against the manual
+contours and, for a synthetic cohort, the truth.
 
 The network grid. Paper A: "Images were zero-padded and cropped into 256x256 image size as
 needed." Each axis is zero-padded or cropped about the image centre to ``image_size_px``,
@@ -21,10 +21,13 @@ endocardial contours exist, at the core lab's ED and ES frames. The fully automa
 measures sum every slice with predicted cavity or myocardium, at the labelled ED (or, when
 the cohort has no labels, the frame of largest predicted cavity) and the predicted ES.
 
-Quality control. A slice with no predicted cavity lying between slices that have one, at
-a measured frame, is a QC failure: the subject is listed with the slice and frame and
-left out of the agreement statistics, never summed as zero. A subject that cannot be
-segmented (no SAX images in the store) is listed with its reason; the run goes on.
+Quality control. At the core lab's ED and ES, a mid-ventricular contoured slice where the
+network predicts no cavity or no myocardium fails the comparison with the manual measures;
+at ED and the predicted ES, a slice with no predicted cavity between slices that have one
+fails the every-slice measures. A failed subject is listed with the slice, the frame and
+what it is left out of, never summed as zero. A subject that cannot be segmented (its store
+file unreadable, no height or weight for the body surface area) is listed with its reason;
+the run goes on.
 """
 
 from __future__ import annotations
@@ -64,9 +67,9 @@ MEASURE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef_pct", "lv_mass_g", "lvedvi_ml_m2"
 """What :func:`cmrpipe.measures.lv_measures` returns."""
 SUMMARY_CORRELATIONS = {"lvedvi": "lvedvi_ml_m2", "lvesvi": "lvesvi_ml_m2", "lvef": "lvef_pct", "lvmi": "lvmi_g_m2"}
 """Paper A Table 4's measures: ``measures.<name>_r`` in the summary is automated vs manual Pearson r."""
-MEASURE_COLUMNS = ["key", "seg_split", "ed_frame", "es_frame", "ed_frame_auto", "es_frame_auto", "bsa_m2",
-                   "cavity_curve_ml", "qc_pass", "qc_pass_contoured"] + [f"{who}_{name}" for who in ("full", "manual", "auto")
-                                                    for name in MEASURE_NAMES]
+MEASURE_COLUMNS = (["key", "seg_split", "ed_frame", "es_frame", "ed_frame_auto", "es_frame_auto", "bsa_m2",
+                    "cavity_curve_ml", "qc_pass", "qc_pass_contoured"]
+                   + [f"{who}_{name}" for who in ("full", "manual", "auto") for name in MEASURE_NAMES])
 
 
 @dataclass(frozen=True)
