@@ -74,7 +74,9 @@ def _p(p: float) -> str:
 
 
 def table4(measures: pd.DataFrame, truth: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Paper A Table 4 reproduced (automated vs manual on the test split) beside the published cells.
+    """Paper A Table 4 reproduced (automated vs manual on the subjects given) beside the published cells.
+
+    Paper A compares its 155 test exams; pass :func:`cmrpipe.segment.table4_subjects`.
 
     With the truth, two more columns: the automated and the manual measures' differences from
     the synthetic truth, mean (SD), on the same subjects.
