@@ -17,6 +17,7 @@ from cmrpipe.io.store import load_subject
 from cmrpipe.report import published
 from cmrpipe.report.cohort import heart_window, outline, show_image
 from cmrpipe.stats.agreement import agreement_table, bland_altman_axes, mae
+from cmrpipe.stats.table1 import format_mean_sd, format_p
 
 TABLE3_ROWS = {"Cavity ED": ("dice_cavity", "ED"), "Cavity ES": ("dice_cavity", "ES"),
                "Myocardium ED": ("dice_myocardium", "ED"), "Myocardium ES": ("dice_myocardium", "ES")}
@@ -29,9 +30,7 @@ TRUTH_ROWS = {"LVEDV (ml)": "lvedv_ml", "LVESV (ml)": "lvesv_ml", "LVEF (%)": "l
 
 def _mean_sd(values, digits: int) -> str:
     values = pd.Series(values, dtype=float).dropna()
-    if len(values) < 2:
-        return "n/a"
-    return f"{values.mean():.{digits}f} ({values.std(ddof=1):.{digits}f})"
+    return "n/a" if len(values) < 2 else format_mean_sd(values.mean(), values.std(ddof=1), digits)
 
 
 def dice_statistics(dice: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +69,10 @@ def agreement(measures: pd.DataFrame, a: str, b: str, rows: dict = TABLE4_ROWS) 
 
 
 def _p(p: float) -> str:
-    return "n/a" if not np.isfinite(p) else ("p<0.001" if p < 0.001 else f"p={p:.3f}")
+    if not np.isfinite(p):
+        return "n/a"
+    text = format_p(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
 
 
 def table4(measures: pd.DataFrame, truth: pd.DataFrame | None = None) -> pd.DataFrame:
