@@ -121,6 +121,10 @@ def lv_mass_g(myocardium_ml: float, density_g_per_ml: float = MYOCARDIAL_DENSITY
     return float(myocardium_ml * density_g_per_ml)
 
 
+LV_MEASURE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef_pct", "lv_mass_g", "lvedvi_ml_m2", "lvesvi_ml_m2", "lvmi_g_m2")
+"""The keys of :func:`lv_measures`, in order."""
+
+
 def lv_measures(labels_ed: np.ndarray, labels_es: np.ndarray, pixel_spacing_mm: tuple[float, float],
                 pitch_mm: float, bsa_m2: float, cavity: int = 1, myocardium: int = 2) -> dict:
     """EDV, ESV, EF, LV mass (from ED) and their indexed values from ED and ES label stacks.
@@ -143,8 +147,8 @@ def lv_measures(labels_ed: np.ndarray, labels_es: np.ndarray, pixel_spacing_mm: 
     edv = mask_volume_ml(np.asarray(labels_ed) == cavity, pixel_spacing_mm, pitch_mm)
     esv = mask_volume_ml(np.asarray(labels_es) == cavity, pixel_spacing_mm, pitch_mm)
     mass = lv_mass_g(mask_volume_ml(np.asarray(labels_ed) == myocardium, pixel_spacing_mm, pitch_mm))
-    return {"lvedv_ml": edv, "lvesv_ml": esv, "lvef_pct": ejection_fraction_pct(edv, esv), "lv_mass_g": mass,
-            "lvedvi_ml_m2": edv / bsa_m2, "lvesvi_ml_m2": esv / bsa_m2, "lvmi_g_m2": mass / bsa_m2}
+    values = (edv, esv, ejection_fraction_pct(edv, esv), mass, edv / bsa_m2, esv / bsa_m2, mass / bsa_m2)
+    return dict(zip(LV_MEASURE_NAMES, values))
 
 
 LVH_LVMI_G_M2 = {"M": 72.0, "F": 55.0}

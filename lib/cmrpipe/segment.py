@@ -63,8 +63,7 @@ NO_MODEL = ("none: the segmentation training split has no contoured images, so n
             "name a trained model in segmentation_model")
 QC_COLUMNS = ["key", "phase", "frame", "slice", "problem"]
 DICE_COLUMNS = ["key", "seg_split", "phase", "slice", "dice_cavity", "dice_myocardium"]
-MEASURE_NAMES = ("lvedv_ml", "lvesv_ml", "lvef_pct", "lv_mass_g", "lvedvi_ml_m2", "lvesvi_ml_m2", "lvmi_g_m2")
-"""What :func:`cmrpipe.measures.lv_measures` returns."""
+MEASURE_NAMES = measures.LV_MEASURE_NAMES
 SUMMARY_CORRELATIONS = {"lvedvi": "lvedvi_ml_m2", "lvesvi": "lvesvi_ml_m2", "lvef": "lvef_pct", "lvmi": "lvmi_g_m2"}
 """Paper A Table 4's measures: ``measures.<name>_r`` in the summary is automated vs manual Pearson r."""
 MEASURE_COLUMNS = (["key", "seg_split", "ed_frame", "es_frame", "ed_frame_auto", "es_frame_auto", "bsa_m2",
