@@ -347,12 +347,9 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     Smooth variation everywhere, fine texture in solid tissue, thin dark septa in fat,
     bright vessels in the liver, and fat in patches of the pericardial region.
     """
-    fine_sd = np.zeros(max(max(table), max(BODY_FINE_SD)) + 1, np.float32)
-    for k, value in BODY_FINE_SD.items():
-        fine_sd[k] = value
     signal = _lookup(table, labels)
     low, fine = fields["low"][..., None], fields["fine"][..., None]
-    signal *= 1 + BODY_LOW_SD * low + fine_sd[labels] * fine
+    signal *= 1 + BODY_LOW_SD * low + _lookup(BODY_FINE_SD, labels) * fine
     fat = (labels == body.SUBCUT_FAT) | (labels == body.MED_FAT)
     septa = np.exp(-((fields["septa"][..., None] / 0.12) ** 2))
     signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
@@ -390,7 +387,8 @@ def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.nda
 
 
 def _lookup(table: dict, labels: np.ndarray) -> np.ndarray:
-    lut = np.zeros(max(table) + 1, np.float32)
+    """``table[label]`` at every label (float32); labels the table does not list give 0."""
+    lut = np.zeros(max(max(table), int(labels.max(initial=0))) + 1, np.float32)
     for k, value in table.items():
         lut[k] = value
     return lut[labels]
