@@ -602,3 +602,68 @@ def test_atrial_walls_and_valves_lie_off_the_ventricles(closed):
         assert walls.any()
         assert set(np.unique(lab[walls])) <= {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY}
         assert (lab[walls] == anatomy.LA_CAVITY).any() == closed  # the mitral valve only when closed
+
+
+@pytest.mark.parametrize("protocol_name", ["mesa", "ukb"])
+def test_planes_are_displayed_as_a_scanner_shows_them(protocol_name):
+    from cmrpipe.synth import render
+
+    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
+    for index in range(3):
+        s = make_subject(config, protocol_name, index)
+        views = {v.name: v.plane for v in s["views"]}
+        heart, pose = s["heart"], s["pose"]
+        for name, plane in views.items():
+            right, down = np.asarray(plane.orientation[:3]), np.asarray(plane.orientation[3:])
+            if name.startswith("sax"):
+                # SAX: normal along the long axis, the RV on the image's left, anterior towards the top
+                assert plane.normal @ pose.axes_lps[:, 2] > 0.999
+                rv_dir = pose.axes_lps[:, 0]
+                assert rv_dir @ right < -0.8 and rv_dir @ down < 0.0
+                assert render.ANTERIOR @ down < -0.3
+            elif name == "lax_4ch":  # like a transverse image: anterior up, the patient's left on the right
+                assert render.ANTERIOR @ down < -0.5 and render.LEFT @ right > 0.5
+            else:  # like a sagittal image: head up, back on the right
+                assert render.SUPERIOR @ down < -0.5 and render.POSTERIOR @ right > 0.3
+        # the 4CH apex points up and to the right, the 2CH apex down and to the left
+        apex_to_base = pose.axes_lps[:, 2]
+        four, two = views["lax_4ch"], views["lax_2ch"]
+        assert -apex_to_base @ np.asarray(four.orientation[:3]) > 0 > -apex_to_base @ np.asarray(four.orientation[3:])
+        assert -apex_to_base @ np.asarray(two.orientation[:3]) < 0 < -apex_to_base @ np.asarray(two.orientation[3:])
+
+
+def test_display_axes_put_up_at_the_top_and_right_on_the_right():
+    from cmrpipe.synth.render import display_axes
+
+    normal = np.array([0.3, -0.2, 0.9])
+    for sign in (1.0, -1.0):
+        col, row = display_axes(sign * normal, np.array([0.0, -1.0, 0.0]), np.array([1.0, 0.0, 0.0]))
+        assert np.allclose([col @ col, row @ row, col @ row, col @ normal, row @ normal], [1, 1, 0, 0, 0], atol=1e-12)
+        assert row @ [0.0, -1.0, 0.0] < 0 and col @ [1.0, 0.0, 0.0] > 0
+
+
+def test_no_lung_between_the_heart_and_the_front_of_the_chest():
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
+    for index in range(3):
+        chest = make_subject(config, "mesa", index)["chest"]
+        hx, hy, hz = chest.heart_centre_lps
+        t = np.linspace(0.0, 1.0, 200)[:, None]
+        front = np.array([0.5 * hx, -chest.half_depth_mm, hz])
+        line = np.array([hx, hy, hz]) + t * (front - np.array([hx, hy, hz]))
+        assert not (chest.labels(line) == body.LUNG).any()
+        # lung on either side of the heart
+        side = np.array([[hx + s * 2.2 * chest.pericardium_radius_mm, hy, hz] for s in (-1.0, 1.0)])
+        assert (chest.labels(side) == body.LUNG).sum() >= 1
+
+
+def test_the_rv_ends_short_of_the_lv_apex():
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    g = heart.surfaces(0.0)
+    rv = heart._rv(g, 0.0)
+    assert rv["w0"] - rv["cw"] > 0.2 * g["c_epi_mm"]
+    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 0.2 * g["c_epi_mm"]], (40000, 3))
+    assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()
+    assert (heart.labels(points, 0.0) == anatomy.LV_MYO).any()

@@ -20,7 +20,8 @@ the same at every phase (so ED and ES mass agree).
 
 The right ventricle is the part of an ellipsoid on the septal side that lies
 outside the LV epicardium (a crescent; where its boundary meets the LV epicardium
-lie the RV insertion points), with a thin free wall. The left atrium is an
+lie the RV insertion points), with a thin free wall; it is shorter than the LV, so its
+apex lies short of the LV apex (:data:`RV_LENGTH`). The left atrium is an
 ellipsoid above the base; the endocardial rim at the base is the mitral annulus.
 """
 
@@ -39,6 +40,7 @@ LV_BLOOD_POOL = (LV_CAVITY, PAPILLARY)
 """Labels inside the endocardial surface: papillary muscles count as blood pool (cavity
 volume) and not as myocardium (mass), as in the UK Biobank reference contours."""
 
+RV_LENGTH = 0.75  # the RV cavity's long semi-axis, fraction of the LV's: its apex lies short of the LV apex
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
 
@@ -236,7 +238,7 @@ class HeartShape:
         """The RV cavity ellipsoid at a phase (it shortens less than the LV)."""
         k = self.rv_scale * (1 - 0.25 * s)
         return {"u0": 0.75 * g["a_epi_mm"], "au": 1.0 * g["a_epi_mm"] * k, "av": 1.4 * g["a_epi_mm"] * k,
-                "w0": g["base_w_mm"] - 0.05 * g["c_epi_mm"], "cw": 0.85 * g["c_epi_mm"] * (1 - 0.1 * s)}
+                "w0": g["base_w_mm"] - 0.05 * g["c_epi_mm"], "cw": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s)}
 
     # ---- landmarks -----------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ contour; under the skin lies a subcutaneous fat layer of uneven thickness, then 
 chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
 the spine behind) with the ribs in them. Inside the thoracic cavity are the two
 lungs either side of the mediastinum (the pericardial sac around the heart, the
-anterior mediastinal fat behind the sternum), the vertebral body with the spinal
+anterior mediastinal fat behind the sternum, and no lung between the front of the heart
+and the chest wall, against which the heart lies), the vertebral body with the spinal
 canal behind it, and the descending aorta beside the spine. Below the dome-shaped
 diaphragm lie the liver (right, with its left lobe across the midline), the
 stomach (left, with a gas cap) and the spleen (left, posterior). The vertebral
@@ -43,6 +44,7 @@ ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
 HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
+ANTERIOR_CONTACT = 0.75      # half-width of the lung-free band in front of the heart, fraction of the pericardial radius
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,8 @@ class Chest:
         out[cavity & above & ~mediastinum] = LUNG
         anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
         out[anterior_fat] = MED_FAT
+        # the heart lies against the front of the chest: no lung between it and the sternum's left edge
+        out[cavity & above & (self._to_front_mm(x, y, z) < ANTERIOR_CONTACT * self.pericardium_radius_mm)] = MED_FAT
         # the abdomen below the diaphragm
         below = cavity & ~above
         liver = below & ((x < 0.1 * width) | ((y < -0.3 * depth) & (x < 0.3 * width)))
@@ -155,6 +159,13 @@ class Chest:
         out[d <= self.pericardium_radius_mm] = PERICARDIAL
         self._arms(out, x, y, level)
         return out
+
+    def _to_front_mm(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Distance (mm) from the segment that runs from the heart's centre forwards to the chest wall."""
+        hx, hy, hz = self.heart_centre_lps
+        dx, dy = 0.5 * hx - hx, -self.half_depth_mm - hy  # towards the front, half-way back to the midline
+        t = np.clip(((x - hx) * dx + (y - hy) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
+        return np.sqrt((x - hx - t * dx) ** 2 + (y - hy - t * dy) ** 2 + ((z - hz) / 1.25) ** 2)
 
     def _arms(self, out: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray) -> None:
         """Write the two arms (beside the chest, outside its outline) into ``out`` in place."""

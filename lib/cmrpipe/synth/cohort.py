@@ -94,7 +94,7 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 5  # v5: surface-coil shading, point-spread blur, heart ghosts, GRE basal inflow, arms, discs, atrial walls and AV valves
+GENERATOR_VERSION = 6  # v6: planes displayed as a scanner shows them, the heart against the chest wall, a shorter RV, lung vessel strands
 """Changes whenever the generator writes different files for the same parameters: a cohort
 made by another version is not reused."""
 

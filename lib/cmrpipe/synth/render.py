@@ -56,11 +56,11 @@ class Pose:
         """A typical heart orientation (apex anterior, left, inferior) with +-10 degree variation."""
         w = np.array([-0.55, 0.50, 0.67]) + rng.normal(0, 0.12, 3)  # apex -> base: posterior, right, superior
         w /= np.linalg.norm(w)
-        u = np.array([-0.55, -0.80, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: anterior-right
+        u = np.array([-0.70, -0.71, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: anterior-right
         u -= w * (u @ w)
         u /= np.linalg.norm(u)
         v = np.cross(w, u)
-        apex = np.array([75.0, -55.0, -45.0]) + rng.normal(0, 6.0, 3)
+        apex = np.array([72.0, -64.0, -45.0]) + rng.normal(0, 6.0, 3)
         return cls(np.column_stack([u, v, w]), apex)
 
 
@@ -73,40 +73,84 @@ class View:
     shift_lps: np.ndarray
 
 
+SAX_RV_DISPLAY_DEG = 165.0
+"""Where the RV lies in a displayed SAX image: the angle (counter-clockwise from the image's
+right) of the direction from the LV axis towards the RV, as operators rotate the stack."""
+
+
 def sax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_mm: tuple[float, float],
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
-    """The SAX stack, base first: slices every pitch from half a pitch above the ED base to below the apex."""
+    """The SAX stack, base first: slices every pitch from half a pitch above the ED base to below the apex.
+
+    Displayed as usual, as if seen from the apex: the RV on the image's left, a little
+    above the LV (:data:`SAX_RV_DISPLAY_DEG`), so the anterior chest wall runs across the
+    top; the normal is the long axis ``w``.
+    """
     base_w = heart.surfaces(0.0)["base_w_mm"]
     pitch = protocol.pitch_mm
     n = int(np.floor((base_w + 0.5 * pitch) / pitch)) + 1
     u, v, w = pose.axes_lps.T
+    # u is at SAX_RV_DISPLAY_DEG and v 90 degrees clockwise from it (v = w x u, seen from the apex)
+    phi = np.deg2rad(SAX_RV_DISPLAY_DEG)
+    along_col = np.cos(phi) * u + np.cos(phi - np.pi / 2) * v      # the image's right
+    along_row = -(np.sin(phi) * u + np.sin(phi - np.pi / 2) * v)   # down the image
     views = []
     for k in range(n):
         centre = pose.to_lps(np.array([0.0, 0.0, base_w + 0.5 * pitch - k * pitch]))
-        # displayed as usual, as if seen from the apex: the RV on the image's left (columns run away
-        # from it, -u) and the anterior wall at the top (rows run along -v); the normal is the long axis w
-        plane = ImagePlane.centred(centre + _fov_offset(pose, w), -u, -v, pixel_spacing_mm,
+        plane = ImagePlane.centred(centre + _fov_offset(pose, w), along_col, along_row, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.thickness_mm)
         views.append(View(f"sax_{k + 1:02d}", plane, _shift(plane, rng, shift_sd_mm)))
     return views
+
+
+ANTERIOR, LEFT, SUPERIOR, POSTERIOR = (np.array(d, float) for d in ((0, -1, 0), (1, 0, 0), (0, 0, 1), (0, 1, 0)))
 
 
 def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_mm: tuple[float, float],
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
     """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular).
 
-    Both show the apex at the top (rows run from apex to base); the 4CH shows the RV on
-    the image's left, as usually displayed.
+    Each is displayed as a scanner shows an oblique plane, in the orientation of the
+    standard plane it is closest to: the 4CH (near transverse) with the anterior side
+    at the top and the patient's left on the image's right, so the apex points up and
+    to the right and the atria lie below; the 2CH (near sagittal) with the head at the
+    top and the back on the right, so the apex points down and to the left.
     """
     base_w = heart.surfaces(0.0)["base_w_mm"]
     u, v, w = pose.axes_lps.T
     centre = pose.to_lps(np.array([0.0, 0.0, 0.55 * base_w]))
     views = []
-    for name, across in (("lax_4ch", -u), ("lax_2ch", v)):
-        plane = ImagePlane.centred(centre + _fov_offset(pose, np.cross(across, -w)), across, -w, pixel_spacing_mm,
+    for name, normal, up, right in (("lax_4ch", v, ANTERIOR, LEFT), ("lax_2ch", u, SUPERIOR, POSTERIOR)):
+        along_col, along_row = display_axes(normal, up, right)
+        plane = ImagePlane.centred(centre + _fov_offset(pose, normal), along_col, along_row, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.lax_thickness_mm)
         views.append(View(name, plane, _shift(plane, rng, shift_sd_mm)))
     return views
+
+
+def display_axes(normal: np.ndarray, up: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In-plane axes of a plane shown with ``up`` (projected) at the top and ``right`` towards the right.
+
+    Parameters
+    ----------
+    normal : (3,) array
+        The plane's normal (either sign: the returned axes fix it).
+    up, right : (3,) arrays
+        Patient directions to show at the top and on the right; ``up`` must not be
+        along the normal.
+
+    Returns
+    -------
+    along_col, along_row : (3,) arrays
+        Unit vectors along a row (to the right) and down a column.
+    """
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    top = np.asarray(up, float) - n * (n @ up)
+    top /= np.linalg.norm(top)
+    across = np.cross(n, top)
+    if across @ right < 0:
+        across = -across
+    return across, -top
 
 
 def _fov_offset(pose: Pose, normal: np.ndarray) -> np.ndarray:
@@ -260,7 +304,7 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
-    base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing)
+    base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing, fields)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     near_low = fields["low"][near][:, None]
     # inflow: fresh blood entering the slice is brighter towards the base (gradient echo)
@@ -379,11 +423,17 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px) -> 
     return (field - field.mean()) / max(field.std(), 1e-9)
 
 
-def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray) -> np.ndarray:
-    """Pulmonary vessels: small bright blurred dots scattered over the lungs."""
+def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray, fields: dict) -> np.ndarray:
+    """Pulmonary vessels: small bright blurred dots (vessels across the plane) and short branching
+    strands (vessels along it, the zero crossings of a smooth field, in patches) over the lungs."""
     dots = (rng.random(lung.shape) < 0.004 * float(np.prod(spacing_mm))) & lung
-    blurred = gaussian_filter(dots.astype(np.float32), 1.2 / spacing_mm)
-    return 0.18 * blurred / max(float(blurred.max()), 1e-9)
+    strands = lung & (np.abs(fields["vessel"]) < LUNG_STRAND_WIDTH) & (fields["patch"] > LUNG_STRAND_PATCH)
+    blurred = gaussian_filter(dots.astype(np.float32) + 0.6 * strands, 1.0 / spacing_mm)
+    return 0.22 * blurred / max(float(blurred.max()), 1e-9)
+
+
+LUNG_STRAND_WIDTH = 0.07   # field band that makes a strand (about 1 mm wide)
+LUNG_STRAND_PATCH = 0.3    # strands lie where this smooth field is higher (about a third of the lung)
 
 
 def _lookup(table: dict, labels: np.ndarray) -> np.ndarray:
