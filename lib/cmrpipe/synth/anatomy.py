@@ -6,12 +6,14 @@ axis towards the right ventricle (septal direction); ``v = w x u``.
 
 The LV is a truncated prolate ellipsoidal shell: at depth ``xi`` below the base
 (0 at the base, 1 at the apex) and angle ``theta`` about the long axis the
-endocardial radius is ``a * sqrt(1 - xi**2) * (1 + delta(theta, xi))``; the
-epicardium likewise with its own semi-axes. ``delta`` is a smooth random
+endocardial radius is ``a * sqrt(1 - xi**2) * (1 + delta(theta, xi)) * taper(xi)``;
+the epicardium likewise with its own semi-axes. ``delta`` is a smooth random
 perturbation (circumferential harmonics whose amplitude varies with depth) that a
-low-order shape model cannot represent exactly. Volumes follow in closed form up
+low-order shape model cannot represent exactly; the taper narrows both surfaces
+towards the base, so the ventricle is widest about a third of the way down and the
+mitral annulus narrower than the cavity below it. Volumes follow in closed form up
 to one quadrature: ``V = a**2 * c * J(delta)`` with ``J = pi/3 * 2`` for no
-perturbation (a half ellipsoid).
+perturbation and no taper (a half ellipsoid).
 
 From end-diastole (ED, ``s = 0``) to end-systole (ES, ``s = 1``) the endocardium
 contracts radially and longitudinally, the epicardial apex stays put so the base
@@ -21,8 +23,8 @@ the same at every phase (so ED and ES mass agree).
 The right ventricle is the part of an ellipsoid on the septal side that lies
 outside the LV epicardium (a crescent; where its boundary meets the LV epicardium
 lie the RV insertion points), with a thin free wall; it is shorter than the LV, so its
-apex lies short of the LV apex (:data:`RV_LENGTH`). The left atrium is an
-ellipsoid above the base; the endocardial rim at the base is the mitral annulus.
+apex lies short of the LV apex (:data:`RV_LENGTH`). The atria are ellipsoids above the
+base (:meth:`HeartShape.atria`); the endocardial rim at the base is the mitral annulus.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ LV_BLOOD_POOL = (LV_CAVITY, PAPILLARY)
 """Labels inside the endocardial surface: papillary muscles count as blood pool (cavity
 volume) and not as myocardium (mass), as in the UK Biobank reference contours."""
 
+LA_LENGTH, RA_LENGTH = 0.38, 0.40  # long semi-axes of the atria, fractions of the LV's endocardial one
+ATRIUM_OFFSET = 0.45  # an atrium's centre lies this many of its long semi-axes above the base
+ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
 RV_LENGTH = 0.75  # the RV cavity's long semi-axis, fraction of the LV's: its apex lies short of the LV apex
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
@@ -48,12 +53,24 @@ _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 class Perturbation:
     """Smooth radial perturbation ``delta(theta, xi) = sum_k amp_k (1 + slope_k xi) cos(k theta + phase_k)``.
 
-    ``k`` runs from 1; amplitudes are fractions of the radius.
+    ``k`` runs from 1; amplitudes are fractions of the radius. ``basal_taper`` narrows the
+    surface towards the base (see :meth:`radius_factor`).
     """
 
     amp: tuple[float, ...] = ()
     slope: tuple[float, ...] = ()
     phase: tuple[float, ...] = ()
+    basal_taper: float = 0.0
+
+    def radius_factor(self, cos_t: np.ndarray, sin_t: np.ndarray, xi: np.ndarray) -> np.ndarray:
+        """The surface's radius over its radial semi-axis ``a`` at angle ``theta`` and depth ``xi``.
+
+        ``sqrt(1 - xi**2)`` (the ellipsoid) times ``1 + delta`` times the basal taper
+        ``1 - basal_taper * max(0, 1 - xi / TAPER_DEPTH)**2``, which narrows the surface towards
+        the base (the mitral annulus is narrower than the ventricle below it).
+        """
+        xi = np.asarray(xi)
+        return np.sqrt(1 - xi**2) * (1 + self.at(cos_t, sin_t, xi)) * taper(xi, self.basal_taper)
 
     def __call__(self, theta: np.ndarray, xi: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, float)
@@ -77,8 +94,16 @@ class Perturbation:
                    tuple(rng.uniform(0.0, 2 * np.pi, n_harmonics)))
 
     def shape_integral(self) -> float:
-        """``J = 1/2 int_0^1 (1 - xi^2) int_0^2pi (1 + delta)^2 dtheta dxi`` (2 pi / 3 when delta = 0)."""
+        """``J = 1/2 int_0^1 int_0^2pi radius_factor^2 dtheta dxi`` (2 pi / 3 for a half ellipsoid)."""
         return _shape_integral(self)
+
+
+TAPER_DEPTH = 0.45  # the basal taper fades out at this depth below the base (fraction of the long axis)
+
+
+def taper(xi: np.ndarray, amount: float) -> np.ndarray:
+    """``1 - amount * max(0, 1 - xi / TAPER_DEPTH)**2``: 1 - amount at the base, 1 from TAPER_DEPTH down."""
+    return 1.0 - amount * np.clip(1.0 - np.asarray(xi) / TAPER_DEPTH, 0.0, None) ** 2
 
 
 @functools.lru_cache(maxsize=4096)
@@ -86,7 +111,7 @@ def _shape_integral(delta: Perturbation) -> float:
     theta = (np.arange(_N_THETA) + 0.5) * 2 * np.pi / _N_THETA
     xi = (np.arange(_N_XI) + 0.5) / _N_XI
     t, x = np.meshgrid(theta, xi)
-    integrand = 0.5 * (1 - x**2) * (1 + delta(t, x)) ** 2
+    integrand = 0.5 * delta.radius_factor(np.cos(t), np.sin(t), x) ** 2
     return float(integrand.mean() * 2 * np.pi)
 
 
@@ -174,12 +199,13 @@ class HeartShape:
         p = p.reshape(-1, 3)
         g = self.surfaces(s)
         base, rv = g["base_w_mm"], self._rv(g, s)
-        la_c = 0.55 * g["c_endo_mm"]
+        atria = self.atria(s)
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
         reach = max(g["a_epi_mm"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0,
-                    rv["u0"] + 0.25 * g["a_epi_mm"] + 0.95 * g["a_endo_mm"]) + 6.0
-        near = ((p[:, 2] > -4.0) & (p[:, 2] < base + la_c + 1.0) & (np.abs(p[:, 0]) < reach)
+                    *(abs(c[0]) + ax[0] for c, ax in atria.values()), *(ax[1] for _, ax in atria.values())) + 6.0
+        top = max(c[2] + ax[2] for c, ax in atria.values())
+        near = ((p[:, 2] > -4.0) & (p[:, 2] < top + 1.0) & (np.abs(p[:, 0]) < reach)
                 & (np.abs(p[:, 1]) < reach))
         idx = np.flatnonzero(near)
         u, v, w = p[idx, 0], p[idx, 1], p[idx, 2]
@@ -190,7 +216,7 @@ class HeartShape:
 
         def radius(a, c, delta):
             xi = np.clip((base - w) / c, 0.0, 1.0)
-            r = a * np.sqrt(1 - xi**2) * (1 + delta.at(cos_t, sin_t, xi))
+            r = a * delta.radius_factor(cos_t, sin_t, xi)
             return np.where((w <= base) & (w >= base - c), r, -1.0), xi
 
         r_epi, xi_ep = radius(g["a_epi_mm"], g["c_epi_mm"], self.epi_delta)
@@ -210,15 +236,9 @@ class HeartShape:
         lab[(q_wall <= 1) & rv_zone] = RV_WALL
         lab[(q <= 1) & rv_zone] = RV_CAVITY
 
-        # right atrium above the RV, beside the left atrium
-        ra_u = rv["u0"] + 0.25 * g["a_epi_mm"]
-        q_ra = (((u - ra_u) / (0.95 * g["a_endo_mm"])) ** 2 + (v / (1.05 * g["a_endo_mm"])) ** 2
-                + ((w - base - 0.15 * la_c) / (0.9 * la_c)) ** 2)
-        lab[(q_ra <= 1) & (w > base - 4.0)] = RA_CAVITY
-
-        # left atrium above the base
-        q_la = (u / (1.05 * g["a_endo_mm"])) ** 2 + (v / (1.1 * g["a_endo_mm"])) ** 2 + ((w - base) / la_c) ** 2
-        lab[(q_la <= 1) & (w > base)] = LA_CAVITY
+        # right atrium above the RV, beside the left atrium; left atrium above the base
+        lab[(ellipsoid_radius(np.stack([u, v, w], -1), *atria["ra"]) <= 1) & (w > base - 4.0)] = RA_CAVITY
+        lab[(ellipsoid_radius(np.stack([u, v, w], -1), *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
@@ -233,6 +253,23 @@ class HeartShape:
             lab[in_cavity & (d2 <= radius**2)] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
+
+    def atria(self, s: float) -> dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]:
+        """The left and right atrial cavities at contraction ``s``: ``{"la": (centre, semi_axes), "ra": ...}``.
+
+        Ellipsoids (heart frame, mm, axes along ``u``, ``v``, ``w``) whose lower parts are cut off by
+        the base: the left atrium sits over the mitral annulus, about as wide there as the annulus and
+        wider above it; the right atrium beside it, above the RV. They ride on the base as it
+        descends and fill while the ventricles contract (larger at ES).
+        """
+        g = self.surfaces(s)
+        a, base = self.a_endo_mm, g["base_w_mm"]
+        fill = 1.0 + ATRIAL_FILLING * s
+        la_c = LA_LENGTH * self.c_endo_mm * fill
+        ra_c = RA_LENGTH * self.c_endo_mm * fill
+        ra_u = self._rv(g, s)["u0"] + 0.25 * g["a_epi_mm"]
+        return {"la": ((0.0, 0.0, base + ATRIUM_OFFSET * la_c), (0.80 * a * fill, 0.88 * a * fill, la_c)),
+                "ra": ((ra_u, 0.0, base + ATRIUM_OFFSET * ra_c), (0.78 * a * fill, 0.85 * a * fill, ra_c))}
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV cavity ellipsoid at a phase (it shortens less than the LV)."""
@@ -260,7 +297,7 @@ class HeartShape:
         g = self.surfaces(s)
         pts = []
         for th in (plane_theta, plane_theta + np.pi):
-            r = g["a_endo_mm"] * (1 + float(self.endo_delta(th, 0.0)))
+            r = g["a_endo_mm"] * float(self.endo_delta.radius_factor(np.cos(th), np.sin(th), 0.0))
             pts.append([r * np.cos(th), r * np.sin(th), g["base_w_mm"]])
         return np.array(pts)
 
@@ -289,7 +326,7 @@ class HeartShape:
         if not 0.0 <= xi < 1.0:
             return None
         theta = np.arange(n_points) * 2 * np.pi / n_points
-        r = a * np.sqrt(1 - xi**2) * (1 + delta(theta, np.full_like(theta, xi)))
+        r = a * delta.radius_factor(np.cos(theta), np.sin(theta), np.full_like(theta, xi))
         return np.column_stack([r * np.cos(theta), r * np.sin(theta), np.full_like(theta, w)])
 
     def rv_insertions_hrt(self, s: float, w: float) -> np.ndarray | None:
@@ -312,7 +349,7 @@ class HeartShape:
         rv = self._rv(g, s)
 
         def epi_point(th):
-            r = g["a_epi_mm"] * np.sqrt(1 - xi**2) * (1 + float(self.epi_delta(th, xi)))
+            r = g["a_epi_mm"] * float(self.epi_delta.radius_factor(np.cos(th), np.sin(th), xi))
             return np.array([r * np.cos(th), r * np.sin(th), w])
 
         def inside_rv(th):
@@ -331,6 +368,12 @@ class HeartShape:
                 lo, hi = (mid, hi) if inside_rv(sign * mid) else (lo, mid)
             out.append(epi_point(sign * 0.5 * (lo + hi)))
         return np.array(out)
+
+
+def ellipsoid_radius(points: np.ndarray, centre, semi_axes) -> np.ndarray:
+    """The scaled radius of points (..., 3) in an axis-aligned ellipsoid: <= 1 inside."""
+    d = (np.asarray(points, float) - np.asarray(centre, float)) / np.asarray(semi_axes, float)
+    return np.sqrt(np.sum(d * d, axis=-1))
 
 
 def cycle_contraction(n_frames: int, es_fraction: float = 0.35) -> np.ndarray:

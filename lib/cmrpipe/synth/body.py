@@ -35,7 +35,7 @@ RIB_SLOPE = 0.45             # ribs run down from back to front: z shift per mm 
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
-DOME_HEIGHT_MM = 22.0        # rise of each hemidiaphragm above its rim
+DOME_HEIGHT_MM = 34.0        # rise of each hemidiaphragm above its rim
 VERTEBRA_PITCH_MM = 28.0     # head-foot distance between intervertebral discs
 DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc
 ARM_GAP_MM = 12.0            # between the chest wall and the arm
@@ -191,9 +191,9 @@ class Chest:
     def _diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Height of the diaphragm (mm): two domes, the right one higher, lowest at the rim."""
         width, depth = self.half_width_mm, self.half_depth_mm
-        right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.6 * width)) ** 2 - (y / (1.1 * depth)) ** 2)
-        left = DOME_HEIGHT_MM * (1 - ((x - 0.4 * width) / (0.6 * width)) ** 2 - (y / (1.1 * depth)) ** 2)
-        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + np.maximum(np.maximum(right, left), -30.0)
+        right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
+        left = DOME_HEIGHT_MM * (1 - ((x - 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
+        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + np.maximum(np.maximum(right, left), -40.0)
 
 
 def _harmonics(cos_t: np.ndarray, sin_t: np.ndarray, amp, phase, first: int = 1) -> np.ndarray:

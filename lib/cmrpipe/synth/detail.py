@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
@@ -71,7 +71,7 @@ class Trabeculae:
         safe = np.where(rho > 0, rho, 1.0)
         cos_t, sin_t = np.where(rho > 0, u / safe, 1.0), v / safe
         xi = np.clip((g["base_w_mm"] - w) / g["c_endo_mm"], 0.0, 1.0)
-        r_endo = g["a_endo_mm"] * np.sqrt(1 - xi**2) * (1 + heart.endo_delta.at(cos_t, sin_t, xi))
+        r_endo = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, xi)
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
         reach = self.depth_mm * (0.3 + 0.7 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
@@ -203,7 +203,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     """
     g = heart.surfaces(s)
     rv = heart._rv(g, s)
-    base, a_en, la_c = g["base_w_mm"], g["a_endo_mm"], 0.55 * g["c_endo_mm"]
+    base, a_en = g["base_w_mm"], g["a_endo_mm"]
     out = np.zeros(lab.shape, bool)
     p = np.asarray(points_hrt, float)
     cand = ((lab == BACKGROUND) | (lab == LA_CAVITY) | (lab == RA_CAVITY)) & (p[..., 2] > base - 6.0)
@@ -211,22 +211,17 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
         return out
     u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
     k = lab[cand]
-    la_axes = (1.05 * a_en, 1.1 * a_en, la_c)
-    ra_u, ra_w = rv["u0"] + 0.25 * g["a_epi_mm"], base + 0.15 * la_c
-    ra_axes = (0.95 * a_en, 1.05 * a_en, 0.9 * la_c)
-
-    def scaled_radius(du, dv, dw, axes):
-        return np.sqrt((du / axes[0]) ** 2 + (dv / axes[1]) ** 2 + (dw / axes[2]) ** 2)
-
-    r_la = scaled_radius(u, v, w - base, la_axes)
-    r_ra = scaled_radius(u - ra_u, v, w - ra_w, ra_axes)
+    atria = heart.atria(s)
+    (la_centre, la_axes), (ra_centre, ra_axes) = atria["la"], atria["ra"]
+    r_la = ellipsoid_radius(p[cand], la_centre, la_axes)
+    r_ra = ellipsoid_radius(p[cand], ra_centre, ra_axes)
     la_shell = (r_la > 1.0) & (r_la < 1.0 + ATRIAL_WALL_MM / min(la_axes)) & (w > base) & (k != LA_CAVITY)
     ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > base - 4.0)
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
         mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (np.hypot(u, v) < a_en)
-        below = scaled_radius(u - ra_u, v, w - VALVE_MM - ra_w, ra_axes)
+        below = ellipsoid_radius(p[cand] - [0.0, 0.0, VALVE_MM], ra_centre, ra_axes)
         rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
         tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < base - 4.0)) & (rv_q <= 1.0)
         wall |= mitral | tricuspid

@@ -9,11 +9,16 @@ control.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from cmrpipe.measures import dubois_bsa_m2
 from cmrpipe.synth.anatomy import HeartShape, Perturbation
+
+ENDO_BASAL_TAPER = 0.22  # the endocardium at the base is this much narrower than the ellipsoid's equator
+EPI_BASAL_TAPER = 0.16   # the epicardium's taper (about the same in mm, so the basal wall keeps its thickness)
 
 PLANTED_EFFECTS = {
     # risk factor -> change of the ED heart (lengths in mm, others fractions)
@@ -93,7 +98,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
-    a_endo = rng.normal(27.5, 1.6)
+    a_endo = rng.normal(28.8, 1.7)
     c_endo = rng.normal(84.0, 5.0)
     wall = rng.normal(5.6, 0.5)
     apex_wall = rng.normal(4.2, 0.5)
@@ -114,7 +119,8 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         wall_mm=float(max(wall, 4.0)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
-        endo_delta=Perturbation.random(rng, scale=0.035), epi_delta=Perturbation.random(rng, scale=0.025),
+        endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER),
+        epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.025), basal_taper=EPI_BASAL_TAPER),
         rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(4.0, 0.5), 2.5, 5.5)))
 
 
