@@ -44,7 +44,7 @@ ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
 HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
-ANTERIOR_CONTACT = 0.75      # half-width of the lung-free band in front of the heart, fraction of the pericardial radius
+ANTERIOR_CONTACT = 0.9       # half-width of the lung-free band in front of the heart, fraction of the pericardial radius
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from cmrpipe.synth.protocols import Protocol, protocol
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
+PERICARDIUM_RADIUS = 1.05  # radius of the pericardial sac's mediastinal tissue, in ED epicardial semi-axes
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -224,7 +225,7 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
                   heart_centre_lps=tuple(map(float, centre)),
-                  pericardium_radius_mm=float(1.3 * heart.surfaces(0.0)["a_epi_mm"]), **Chest.irregularity(look))
+                  pericardium_radius_mm=float(PERICARDIUM_RADIUS * heart.surfaces(0.0)["a_epi_mm"]), **Chest.irregularity(look))
     spacing = prot.draw_pixel_spacing(rng)
     views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
              + render.lax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm))
