@@ -237,8 +237,8 @@ class HeartShape:
         lab[(q <= 1) & rv_zone] = RV_CAVITY
 
         # right atrium above the RV, beside the left atrium; left atrium above the base
-        lab[(ellipsoid_radius(np.stack([u, v, w], -1), *atria["ra"]) <= 1) & (w > base - 4.0)] = RA_CAVITY
-        lab[(ellipsoid_radius(np.stack([u, v, w], -1), *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
+        lab[(ellipsoid_radius(u, v, w, *atria["ra"]) <= 1) & (w > base - 4.0)] = RA_CAVITY
+        lab[(ellipsoid_radius(u, v, w, *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
@@ -370,10 +370,10 @@ class HeartShape:
         return np.array(out)
 
 
-def ellipsoid_radius(points: np.ndarray, centre, semi_axes) -> np.ndarray:
-    """The scaled radius of points (..., 3) in an axis-aligned ellipsoid: <= 1 inside."""
-    d = (np.asarray(points, float) - np.asarray(centre, float)) / np.asarray(semi_axes, float)
-    return np.sqrt(np.sum(d * d, axis=-1))
+def ellipsoid_radius(u: np.ndarray, v: np.ndarray, w: np.ndarray, centre, semi_axes) -> np.ndarray:
+    """The scaled radius of points ``(u, v, w)`` in an axis-aligned ellipsoid: <= 1 inside."""
+    (cu, cv, cw), (au, av, aw) = centre, semi_axes
+    return np.sqrt(((u - cu) / au) ** 2 + ((v - cv) / av) ** 2 + ((w - cw) / aw) ** 2)
 
 
 def cycle_contraction(n_frames: int, es_fraction: float = 0.35) -> np.ndarray:

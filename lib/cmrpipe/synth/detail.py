@@ -213,15 +213,15 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     k = lab[cand]
     atria = heart.atria(s)
     (la_centre, la_axes), (ra_centre, ra_axes) = atria["la"], atria["ra"]
-    r_la = ellipsoid_radius(p[cand], la_centre, la_axes)
-    r_ra = ellipsoid_radius(p[cand], ra_centre, ra_axes)
+    r_la = ellipsoid_radius(u, v, w, la_centre, la_axes)
+    r_ra = ellipsoid_radius(u, v, w, ra_centre, ra_axes)
     la_shell = (r_la > 1.0) & (r_la < 1.0 + ATRIAL_WALL_MM / min(la_axes)) & (w > base) & (k != LA_CAVITY)
     ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > base - 4.0)
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
         mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (np.hypot(u, v) < a_en)
-        below = ellipsoid_radius(p[cand] - [0.0, 0.0, VALVE_MM], ra_centre, ra_axes)
+        below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
         rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
         tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < base - 4.0)) & (rv_q <= 1.0)
         wall |= mitral | tricuspid
