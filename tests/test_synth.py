@@ -667,3 +667,39 @@ def test_the_rv_ends_short_of_the_lv_apex():
     points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 0.2 * g["c_epi_mm"]], (40000, 3))
     assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()
     assert (heart.labels(points, 0.0) == anatomy.LV_MYO).any()
+
+
+def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    heart = make_subject(config, "mesa", 0)["heart"]
+    base = heart.surfaces(0.0)["base_w_mm"]
+    radius = {xi: float(heart.contour_hrt(0.0, base - xi * heart.c_endo_mm, "endo")[:, :2].__abs__().max())
+              for xi in (0.0, 0.3)}
+    assert radius[0.0] < 0.9 * radius[0.3]  # the annulus is narrower than the ventricle below it
+    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 2.2 * base], (200000, 3))
+    la = [(heart.labels(points, s) == anatomy.LA_CAVITY).sum() for s in (0.0, 1.0)]
+    assert la[1] > 1.2 * la[0]  # the left atrium is larger at ES
+
+
+def test_papillary_muscles_rise_from_the_wall_and_fat_fills_the_grooves():
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    base = heart.surfaces(0.0)["base_w_mm"]
+    for s in (0.0, 1.0):
+        # a mid-ventricular short-axis plane, 0.25 mm grid
+        g = np.arange(-70.0, 90.0, 0.25)
+        uu, vv = np.meshgrid(g, g, indexing="ij")
+        lab = heart.labels(np.stack([uu, vv, np.full_like(uu, 0.5 * base)], -1), s)
+        pap = lab == anatomy.PAPILLARY
+        assert pap.any()
+        touching = np.zeros_like(pap)
+        for axis in (0, 1):
+            for step in (1, -1):
+                touching |= np.roll(lab == anatomy.LV_MYO, step, axis)
+        assert (pap & touching).any()  # attached, not floating in the cavity
+        fat = lab == anatomy.EPI_FAT
+        near_rv = np.zeros_like(fat)
+        for axis in (0, 1):
+            for step in (4, -4):
+                near_rv |= np.roll(lab == anatomy.RV_WALL, step, axis)
+        assert (fat & near_rv).sum() > 20  # fat in the interventricular grooves

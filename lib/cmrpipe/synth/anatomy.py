@@ -45,6 +45,10 @@ volume) and not as myocardium (mass), as in the UK Biobank reference contours.""
 LA_LENGTH, RA_LENGTH = 0.38, 0.40  # long semi-axes of the atria, fractions of the LV's endocardial one
 ATRIUM_OFFSET = 0.45  # an atrium's centre lies this many of its long semi-axes above the base
 ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
+GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
+AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
+PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (display ~2 o'clock), posteromedial (~5)
+PAPILLARY_CENTRE = 0.82  # a papillary muscle's axis, fraction of the endocardial radius in its direction
 RV_LENGTH = 0.75  # the RV cavity's long semi-axis, fraction of the LV's: its apex lies short of the LV apex
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
@@ -240,14 +244,23 @@ class HeartShape:
         lab[(ellipsoid_radius(u, v, w, *atria["ra"]) <= 1) & (w > base - 4.0)] = RA_CAVITY
         lab[(ellipsoid_radius(u, v, w, *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
 
+        # fat fills the grooves: where the RV wall meets the LV (interventricular grooves) and round
+        # the base between the ventricle and the atria (atrioventricular groove)
+        groove_lv = (rho <= r_epi + GROOVE_FAT_MM) & (r_epi > 0)
+        grow = 1.0 + GROOVE_FAT_MM / min(rv["au"], rv["av"])
+        groove_rv = (q_wall <= grow**2) & rv_zone
+        r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, 0.0)
+        av_groove = (w > base - 2.0) & (w < base + AV_GROOVE_MM) & (rho <= r_epi_base + GROOVE_FAT_MM)
+        lab[((groove_lv & groove_rv) | av_groove) & (lab == BACKGROUND)] = EPI_FAT
+
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
-        # two papillary muscles on the free wall (away from the septum), mid-cavity to near the apex
+        # two papillary muscles on the free wall, mid-cavity to near the apex, their bases on the wall
         xi_en = np.clip((base - w) / g["c_endo_mm"], 0.0, 1.0)
-        for angle in (np.pi - 0.75, np.pi + 0.75):
+        for angle in PAPILLARY_ANGLES:
             cu, cv = np.cos(angle), np.sin(angle)
-            centre = 0.62 * g["a_endo_mm"] * np.sqrt(np.clip(1 - xi_en**2, 0.0, None))
+            centre = PAPILLARY_CENTRE * g["a_endo_mm"] * self.endo_delta.radius_factor(cu, cv, xi_en)
             d2 = (u - centre * cu) ** 2 + (v - centre * cv) ** 2
             radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
             lab[in_cavity & (d2 <= radius**2)] = PAPILLARY
@@ -273,7 +286,7 @@ class HeartShape:
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV cavity ellipsoid at a phase (it shortens less than the LV)."""
-        k = self.rv_scale * (1 - 0.25 * s)
+        k = self.rv_scale * (1 - 0.2 * s)
         return {"u0": 0.75 * g["a_epi_mm"], "au": 1.0 * g["a_epi_mm"] * k, "av": 1.4 * g["a_epi_mm"] * k,
                 "w0": g["base_w_mm"] - 0.05 * g["c_epi_mm"], "cw": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s)}
 

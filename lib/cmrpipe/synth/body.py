@@ -151,7 +151,7 @@ class Chest:
         out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & disc] = DISC
         out[np.hypot(x, y - spine_y - VERTEBRA_RADIUS_MM - CANAL_RADIUS_MM - 2.0) <= CANAL_RADIUS_MM] = CSF
         # descending aorta: left-anterior of the vertebral body
-        ao = np.hypot(x - 22.0, y - spine_y + 20.0) <= DESCENDING_AORTA_RADIUS_MM
+        ao = np.hypot(x - 26.0, y - spine_y + 8.0) <= DESCENDING_AORTA_RADIUS_MM
         out[ao & (z > self.diaphragm_z_mm - 60.0)] = AORTA
         # pericardial sac (mediastinal tissue around the heart)
         hx, hy, hz = self.heart_centre_lps

@@ -54,7 +54,7 @@ from cmrpipe.synth.protocols import Protocol, protocol
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
-PERICARDIUM_RADIUS = 1.05  # radius of the pericardial sac's mediastinal tissue, in ED epicardial semi-axes
+PERICARDIUM_RADIUS = 0.95  # radius of the pericardial sac's mediastinal tissue, in ED epicardial semi-axes
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)

@@ -60,7 +60,7 @@ class Pose:
         u -= w * (u @ w)
         u /= np.linalg.norm(u)
         v = np.cross(w, u)
-        apex = np.array([72.0, -64.0, -45.0]) + rng.normal(0, 6.0, 3)
+        apex = np.array([72.0, -70.0, -45.0]) + rng.normal(0, 6.0, 3)
         return cls(np.column_stack([u, v, w]), apex)
 
 

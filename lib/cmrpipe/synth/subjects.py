@@ -121,7 +121,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
         endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER),
         epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.025), basal_taper=EPI_BASAL_TAPER),
-        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(4.0, 0.5), 2.5, 5.5)))
+        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(5.0, 0.6), 3.5, 6.5)))
 
 
 def effects_table(effects: dict = PLANTED_EFFECTS) -> pd.DataFrame:
