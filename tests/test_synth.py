@@ -703,3 +703,16 @@ def test_papillary_muscles_rise_from_the_wall_and_fat_fills_the_grooves():
             for step in (4, -4):
                 near_rv |= np.roll(lab == anatomy.RV_WALL, step, axis)
         assert (fat & near_rv).sum() > 20  # fat in the interventricular grooves
+
+
+def test_ssfp_bands_lie_away_from_the_shimmed_heart():
+    from cmrpipe.synth import render
+
+    spacing = np.array([2.0, 2.0])
+    rr, cc = np.meshgrid(np.arange(200.0), np.arange(200.0), indexing="ij")
+    points = np.stack([(cc - 100) * 2.0, (rr - 100) * 2.0, np.zeros_like(rr)], -1)
+    for seed in range(5):
+        factor = render.off_resonance_bands(points, (0.0, 0.0, 0.0), np.random.default_rng(seed), spacing, 0.75)
+        r = np.hypot(*(points[..., :2].T))
+        assert factor[r.T < 60].min() > 0.99  # no band within 60 mm of the heart
+        assert factor.min() < 0.3  # a dark band somewhere in a 400 mm field of view

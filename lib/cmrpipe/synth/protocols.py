@@ -64,6 +64,8 @@ class Protocol:
         Extra brightening of blood towards the base (fresh inflowing spins; gradient echo).
     view_gain_sd : float
         SD of each acquired plane's overall signal gain (slice-to-slice differences).
+    banding : float
+        Depth of the dark off-resonance bands of balanced SSFP (0: none; gradient echo has none).
     """
 
     name: str
@@ -92,6 +94,7 @@ class Protocol:
     ghost: float = 0.0
     inflow_basal: float = 0.0
     view_gain_sd: float = 0.0
+    banding: float = 0.0
 
     def draw_pixel_spacing(self, rng) -> tuple[float, float]:
         """One subject's PixelSpacing, (between rows, between columns) in mm."""
@@ -142,7 +145,7 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
                      noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
                      echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04,
                      blood_texture=0.035, ringing=0.22, coil_strength=0.7, psf_mm=0.8, ghost=0.02,
-                     inflow_basal=0.04, view_gain_sd=0.03)
+                     inflow_basal=0.04, view_gain_sd=0.03, banding=0.75)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

@@ -8,7 +8,8 @@ pixel and through the slice thickness (partial volume); the image is blurred by 
 reconstruction's point-spread, gets faint phase-encode ghosts of the beating heart,
 is multiplied by the receive field of the anterior and posterior surface-coil arrays
 (bright near the chest wall and the back, darker in the middle) and a smooth
-coil-bias field, and gets Rician noise. Every plane was acquired in its own
+coil-bias field (and, for balanced SSFP, the dark off-resonance bands away from the
+shimmed heart), and gets Rician noise. Every plane was acquired in its own
 breath-hold, so the anatomy is shifted in-plane by a few mm per plane; the shift is
 part of the truth, and the DICOM geometry is the nominal (unshifted) one, as on a
 scanner.
@@ -300,6 +301,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
     bias *= coil_sensitivity(centres - view.shift_lps, chest, protocol.coil_strength) * np.float32(view_gain)
     psf_px = protocol.psf_mm / spacing
+    bands = (off_resonance_bands(centres - view.shift_lps, chest.heart_centre_lps, look_rng, spacing, protocol.banding)
+             if protocol.banding > 0 else None)
     ghost_shift = rows // 3
     es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
@@ -348,6 +351,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             signal[idx[0][hit], idx[1][hit]] = vessel_signal[hit]
         image = base_image.copy()
         image[near] = signal.mean(axis=-1) * texture[near]
+        if bands is not None:
+            image *= bands
         image = _ringing(image, protocol.ringing)
         if protocol.psf_mm > 0:
             image = gaussian_filter(image, psf_px, truncate=3.0)
@@ -421,6 +426,28 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px) -> 
     """Smooth Gaussian random field with zero mean and unit SD (tissue texture)."""
     field = gaussian_filter(rng.normal(0.0, 1.0, shape), sigma_px)
     return (field - field.mean()) / max(field.std(), 1e-9)
+
+
+BAND_WIDTH_RAD = 0.3      # half-width (in off-resonance phase per TR) of a dark SSFP band
+BAND_RADIUS_MM = (110.0, 190.0)  # the first band lies this far from the shimmed heart
+
+
+def off_resonance_bands(points_lps: np.ndarray, heart_centre_lps, rng: np.random.Generator,
+                        spacing_mm: np.ndarray, depth: float) -> np.ndarray:
+    """Signal factor (rows, cols) with the dark bands of balanced SSFP.
+
+    The field is shimmed on the heart, so the off-resonance phase per TR grows
+    quadratically away from it (the first band lies a random distance away) and is
+    bent, more with distance, by a smooth random field (air and tissue interfaces); the
+    signal drops where the phase crosses an odd multiple of pi, never at the heart.
+    """
+    r2 = np.sum((np.asarray(points_lps, float) - np.asarray(heart_centre_lps, float)) ** 2, axis=-1)
+    radius = rng.uniform(*BAND_RADIUS_MM)
+    shape = r2.shape
+    quadratic = r2 / radius**2
+    phase = np.pi * quadratic + 1.5 * np.minimum(quadratic, 1.0) * smooth_field(rng, shape, 40.0 / np.asarray(spacing_mm))
+    wrapped = np.mod(phase, 2 * np.pi) - np.pi  # 0 on a band
+    return (1.0 - depth * np.exp(-((wrapped / BAND_WIDTH_RAD) ** 2))).astype(np.float32)
 
 
 def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray, fields: dict) -> np.ndarray:
