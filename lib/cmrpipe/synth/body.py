@@ -192,7 +192,8 @@ class Chest:
         """Height of the diaphragm (mm): two domes, the right one higher, lowest at the rim."""
         width, depth = self.half_width_mm, self.half_depth_mm
         right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
-        left = DOME_HEIGHT_MM * (1 - ((x - 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
+        # the left dome peaks under the heart, which rests on it
+        left = DOME_HEIGHT_MM * (1 - ((x - 0.35 * width) / (0.55 * width)) ** 2 - ((y + 0.25 * depth) / (0.95 * depth)) ** 2)
         return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + np.maximum(np.maximum(right, left), -40.0)
 
 

@@ -223,7 +223,7 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
-                  fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 8.0),
+                  fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
                   heart_centre_lps=tuple(map(float, centre)),
                   pericardium_radius_mm=float(PERICARDIUM_RADIUS * heart.surfaces(0.0)["a_epi_mm"]), **Chest.irregularity(look))
     spacing = prot.draw_pixel_spacing(rng)
