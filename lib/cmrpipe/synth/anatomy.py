@@ -47,7 +47,7 @@ ATRIUM_OFFSET = 0.45  # an atrium's centre lies this many of its long semi-axes 
 ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
-PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (display ~2 o'clock), posteromedial (~5)
+PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
 PAPILLARY_CENTRE = 0.82  # a papillary muscle's axis, fraction of the endocardial radius in its direction
 RV_LENGTH = 0.75  # the RV cavity's long semi-axis, fraction of the LV's: its apex lies short of the LV apex
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
@@ -250,7 +250,10 @@ class HeartShape:
         grow = 1.0 + GROOVE_FAT_MM / min(rv["au"], rv["av"])
         groove_rv = (q_wall <= grow**2) & rv_zone
         r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, 0.0)
-        av_groove = (w > base - 2.0) & (w < base + AV_GROOVE_MM) & (rho <= r_epi_base + GROOVE_FAT_MM)
+        annulus = g["a_endo_mm"] * self.endo_delta.radius_factor(cos_t, sin_t, 0.0)
+        # a ring round the base, outside the annulus (the aortic root rises inside it)
+        av_groove = ((w > base - 2.0) & (w < base + AV_GROOVE_MM) & (rho >= annulus)
+                     & (rho <= r_epi_base + GROOVE_FAT_MM))
         lab[((groove_lv & groove_rv) | av_groove) & (lab == BACKGROUND)] = EPI_FAT
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
@@ -271,17 +274,22 @@ class HeartShape:
         """The left and right atrial cavities at contraction ``s``: ``{"la": (centre, semi_axes), "ra": ...}``.
 
         Ellipsoids (heart frame, mm, axes along ``u``, ``v``, ``w``) whose lower parts are cut off by
-        the base: the left atrium sits over the mitral annulus, about as wide there as the annulus and
-        wider above it; the right atrium beside it, above the RV. They ride on the base as it
-        descends and fill while the ventricles contract (larger at ES).
+        the base. The left atrium sits over the mitral annulus: its centre is raised so that where the
+        base cuts it, it is no wider than the annulus (which narrows in systole), and it is wider above;
+        the right atrium lies beside it, above the RV. They ride on the base as it descends and fill
+        while the ventricles contract (larger at ES).
         """
         g = self.surfaces(s)
         a, base = self.a_endo_mm, g["base_w_mm"]
         fill = 1.0 + ATRIAL_FILLING * s
         la_c = LA_LENGTH * self.c_endo_mm * fill
         ra_c = RA_LENGTH * self.c_endo_mm * fill
+        la_axes = (0.80 * a * fill, 0.88 * a * fill, la_c)
+        annulus = g["a_endo_mm"] * (1.0 - self.endo_delta.basal_taper)
+        # the base cuts the ellipsoid where its radius is sqrt(1 - offset**2) of the semi-axis
+        offset = max(ATRIUM_OFFSET, float(np.sqrt(1.0 - min(1.0, annulus / la_axes[0]) ** 2)))
         ra_u = self._rv(g, s)["u0"] + 0.25 * g["a_epi_mm"]
-        return {"la": ((0.0, 0.0, base + ATRIUM_OFFSET * la_c), (0.80 * a * fill, 0.88 * a * fill, la_c)),
+        return {"la": ((0.0, 0.0, base + offset * la_c), la_axes),
                 "ra": ((ra_u, 0.0, base + ATRIUM_OFFSET * ra_c), (0.78 * a * fill, 0.85 * a * fill, ra_c))}
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:

@@ -97,7 +97,7 @@ class Chest:
         # distance-like coordinate: 1 on the skin, 0 at the centre, flatter behind
         ay = np.abs(y) / depth
         level = np.sqrt((x / width) ** 2 + np.where(y > 0, ay * ay * ay, ay * ay)) / wobble
-        to_mm = np.minimum(width, depth)  # depth below the skin, roughly, in mm
+        to_mm = np.hypot(width * cos_t, depth * sin_t)  # the radius in this direction: depth below the skin in mm
 
         fat = self.fat_mm * np.clip(1.0 + FAT_LATERAL_GAIN * cos_t**2
                                     + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase), 0.3, None)
@@ -151,7 +151,7 @@ class Chest:
         out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & disc] = DISC
         out[np.hypot(x, y - spine_y - VERTEBRA_RADIUS_MM - CANAL_RADIUS_MM - 2.0) <= CANAL_RADIUS_MM] = CSF
         # descending aorta: left-anterior of the vertebral body
-        ao = np.hypot(x - 26.0, y - spine_y + 8.0) <= DESCENDING_AORTA_RADIUS_MM
+        ao = np.hypot(x - 29.0, y - spine_y + 10.0) <= DESCENDING_AORTA_RADIUS_MM
         out[ao & (z > self.diaphragm_z_mm - 60.0)] = AORTA
         # pericardial sac (mediastinal tissue around the heart)
         hx, hy, hz = self.heart_centre_lps

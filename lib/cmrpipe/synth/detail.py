@@ -220,7 +220,10 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
-        mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (np.hypot(u, v) < a_en)
+        rho = np.hypot(u, v)
+        safe = np.where(rho > 0, rho, 1.0)
+        annulus = a_en * heart.endo_delta.radius_factor(np.where(rho > 0, u / safe, 1.0), v / safe, 0.0)
+        mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (rho < annulus)
         below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
         rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
         tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < base - 4.0)) & (rv_q <= 1.0)

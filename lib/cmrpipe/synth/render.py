@@ -57,7 +57,7 @@ class Pose:
         """A typical heart orientation (apex anterior, left, inferior) with +-10 degree variation."""
         w = np.array([-0.55, 0.50, 0.67]) + rng.normal(0, 0.12, 3)  # apex -> base: posterior, right, superior
         w /= np.linalg.norm(w)
-        u = np.array([-0.70, -0.71, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: anterior-right
+        u = np.array([-0.85, -0.52, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: right and anterior
         u -= w * (u @ w)
         u /= np.linalg.norm(u)
         v = np.cross(w, u)
@@ -74,7 +74,7 @@ class View:
     shift_lps: np.ndarray
 
 
-SAX_RV_DISPLAY_DEG = 165.0
+SAX_RV_DISPLAY_DEG = 155.0
 """Where the RV lies in a displayed SAX image: the angle (counter-clockwise from the image's
 right) of the direction from the LV axis towards the RV, as operators rotate the stack."""
 
@@ -111,11 +111,11 @@ def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
     """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular).
 
-    Each is displayed as a scanner shows an oblique plane, in the orientation of the
-    standard plane it is closest to: the 4CH (near transverse) with the anterior side
-    at the top and the patient's left on the image's right, so the apex points up and
-    to the right and the atria lie below; the 2CH (near sagittal) with the head at the
-    top and the back on the right, so the apex points down and to the left.
+    Each is displayed in the conventions of a standard plane, as scanners show oblique
+    planes: the 4CH like a transverse image, with the anterior side at the top and the
+    patient's left on the image's right, so the apex points up and to the right and the
+    atria lie below; the 2CH like a sagittal image, with the head at the top and the
+    back on the right, so the apex points down and to the left.
     """
     base_w = heart.surfaces(0.0)["base_w_mm"]
     u, v, w = pose.axes_lps.T
