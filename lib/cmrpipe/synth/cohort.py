@@ -95,7 +95,10 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 6  # v6: planes displayed as a scanner shows them, the heart against the chest wall, a shorter RV, lung vessel strands
+GENERATOR_VERSION = 6
+# v6: planes displayed as a scanner shows them; an LV narrowing towards the base; atria over the annulus that
+# fill in systole; a shorter RV; groove fat; papillary muscles on the wall; the heart against the chest wall
+# and on the diaphragm; lung vessel strands; SSFP off-resonance bands
 """Changes whenever the generator writes different files for the same parameters: a cohort
 made by another version is not reused."""
 
