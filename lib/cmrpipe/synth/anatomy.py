@@ -213,9 +213,7 @@ class HeartShape:
                 & (np.abs(p[:, 1]) < reach))
         idx = np.flatnonzero(near)
         u, v, w = p[idx, 0], p[idx, 1], p[idx, 2]
-        rho = np.hypot(u, v)
-        safe = np.where(rho > 0, rho, 1.0)
-        cos_t, sin_t = np.where(rho > 0, u / safe, 1.0), v / safe
+        rho, cos_t, sin_t = polar(u, v)
         lab = np.zeros(len(idx), np.uint8)
 
         def radius(a, c, delta):
@@ -389,6 +387,13 @@ class HeartShape:
                 lo, hi = (mid, hi) if inside_rv(sign * mid) else (lo, mid)
             out.append(epi_point(sign * 0.5 * (lo + hi)))
         return np.array(out)
+
+
+def polar(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance from the long axis and the cosine and sine of the angle from ``u`` (angle 0 on the axis)."""
+    rho = np.hypot(u, v)
+    safe = np.where(rho > 0, rho, 1.0)
+    return rho, np.where(rho > 0, u / safe, 1.0), v / safe
 
 
 def ellipsoid_radius(u: np.ndarray, v: np.ndarray, w: np.ndarray, centre, semi_axes) -> np.ndarray:

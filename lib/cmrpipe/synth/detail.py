@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius, polar
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
@@ -67,9 +67,7 @@ class Trabeculae:
         p = np.asarray(points_hrt, float).reshape(-1, 3)
         g = heart.surfaces(s)
         u, v, w = p[:, 0], p[:, 1], p[:, 2]
-        rho = np.hypot(u, v)
-        safe = np.where(rho > 0, rho, 1.0)
-        cos_t, sin_t = np.where(rho > 0, u / safe, 1.0), v / safe
+        rho, cos_t, sin_t = polar(u, v)
         xi = np.clip((g["base_w_mm"] - w) / g["c_endo_mm"], 0.0, 1.0)
         r_endo = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, xi)
         depth = r_endo - rho
@@ -220,9 +218,8 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
-        rho = np.hypot(u, v)
-        safe = np.where(rho > 0, rho, 1.0)
-        annulus = a_en * heart.endo_delta.radius_factor(np.where(rho > 0, u / safe, 1.0), v / safe, 0.0)
+        rho, cos_t, sin_t = polar(u, v)
+        annulus = a_en * heart.endo_delta.radius_factor(cos_t, sin_t, 0.0)
         mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (rho < annulus)
         below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
         rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
