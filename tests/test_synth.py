@@ -28,6 +28,15 @@ def test_perturbation_free_shape_integral_is_a_half_ellipsoid():
     assert anatomy.Perturbation().shape_integral() == pytest.approx(2 * np.pi / 3, rel=1e-4)
 
 
+@pytest.mark.parametrize("power", [2.5, 3.0])
+def test_shape_integral_of_a_half_superellipsoid_of_revolution(power):
+    from scipy.special import gamma
+
+    # int_0^1 pi (1 - x**p)**(2/p) dx = pi Gamma(1 + 1/p) Gamma(1 + 2/p) / Gamma(1 + 3/p)
+    exact = np.pi * gamma(1 + 1 / power) * gamma(1 + 2 / power) / gamma(1 + 3 / power)
+    assert anatomy.Perturbation(power=power).shape_integral() == pytest.approx(exact, rel=1e-4)
+
+
 def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
     heart = subjects.heart_for(subjects.draw_subject(rng, "mesa"), rng)
     spacing = 0.6
@@ -600,8 +609,11 @@ def test_atrial_walls_and_valves_lie_off_the_ventricles(closed):
         lab = heart.labels(points, s)
         walls = detail.atrioventricular_detail(heart, points, lab, s, closed)
         assert walls.any()
-        assert set(np.unique(lab[walls])) <= {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY}
-        assert (lab[walls] == anatomy.LA_CAVITY).any() == closed  # the mitral valve only when closed
+        # open, the mitral leaflets hang into the LV cavity (keeping its label); never on myocardium or RV
+        allowed = {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY} | (set() if closed else {anatomy.LV_CAVITY})
+        assert set(np.unique(lab[walls])) <= allowed
+        assert (lab[walls] == anatomy.LA_CAVITY).any() == closed  # the closed mitral valve on the atrial side
+        assert (lab[walls] == anatomy.LV_CAVITY).any() == (not closed)
 
 
 @pytest.mark.parametrize("protocol_name", ["mesa", "ukb"])
@@ -659,15 +671,46 @@ def test_no_lung_between_the_heart_and_the_front_of_the_chest():
         assert (chest.labels(lateral) == body.LUNG).any()
 
 
-def test_the_rv_ends_short_of_the_lv_apex():
+def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_lower_tricuspid_annulus():
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     heart = make_subject(config, "ukb", 0)["heart"]
     g = heart.surfaces(0.0)
-    rv = heart._rv(g, 0.0)
-    assert rv["w0"] - rv["cw"] > 0.2 * g["c_epi_mm"]
-    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 0.2 * g["c_epi_mm"]], (40000, 3))
-    assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()
+    base, c_epi, a_epi = g["base_w_mm"], g["c_epi_mm"], g["a_epi_mm"]
+    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 0.2 * c_epi], (40000, 3))
+    assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()  # no RV near the LV apex
     assert (heart.labels(points, 0.0) == anatomy.LV_MYO).any()
+
+    grid = np.arange(-90.0, 110.0, 0.5)
+    uu, vv = np.meshgrid(grid, grid, indexing="ij")
+
+    def sax(w, s=0.0):
+        return heart.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), s)
+
+    def rv_reach(lab):  # how far the RV cavity reaches along u, mm
+        return float(uu[lab == anatomy.RV_CAVITY].max()) if (lab == anatomy.RV_CAVITY).any() else 0.0
+
+    mid = sax(base - 0.4 * c_epi)
+    rv = mid == anatomy.RV_CAVITY
+    angle = np.degrees(np.arctan2(vv[rv], uu[rv]))
+    # a crescent on the septal side, between the insertion points (not a balloon round the LV)
+    assert np.abs(angle).max() < np.degrees(anatomy.RV_HALF_ANGLE) + 3.0
+    assert np.abs(vv[rv]).max() < 1.15 * a_epi
+    insertions = heart.rv_insertions_hrt(0.0, base - 0.4 * c_epi)
+    assert np.allclose(np.abs(np.degrees(np.arctan2(insertions[:, 1], insertions[:, 0]))),
+                       np.degrees(anatomy.RV_HALF_ANGLE))
+    # the RV is widest under the tricuspid annulus and narrows towards its apex (a triangle in 4CH)
+    top = base - anatomy.TRICUSPID_OFFSET_MM
+    assert rv_reach(sax(top - 2.0)) - a_epi > 1.5 * (rv_reach(sax(base - 0.6 * c_epi)) - a_epi)
+    # the tricuspid annulus lies apical of the mitral annulus: between them the right atrium, no RV
+    between = sax(base - 0.5 * anatomy.TRICUSPID_OFFSET_MM)
+    assert not (between == anatomy.RV_CAVITY).any() and (between == anatomy.RA_CAVITY).any()
+    assert heart.rv_insertions_hrt(0.0, base - 0.5 * anatomy.TRICUSPID_OFFSET_MM) is None
+    # the cheap RV test agrees with the labels below the tricuspid annulus
+    below = np.random.default_rng(1).uniform([-80, -80, 0], [120, 80, top], (40000, 3))
+    assert ((heart.labels(below, 0.0) == anatomy.RV_CAVITY) == heart.in_rv_cavity(below, 0.0)).all()
+    # the free wall moves towards the septum in systole
+    g_es = heart.surfaces(1.0)
+    assert ((sax(g_es["base_w_mm"] - 0.4 * g_es["c_epi_mm"], 1.0) == anatomy.RV_CAVITY).sum() < 0.75 * rv.sum())
 
 
 def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
@@ -680,6 +723,31 @@ def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
     points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 2.2 * base], (200000, 3))
     la = [(heart.labels(points, s) == anatomy.LA_CAVITY).sum() for s in (0.0, 1.0)]
     assert la[1] > 1.2 * la[0]  # the left atrium is larger at ES
+    # the wall is thickest at the base and thins towards the apex (mean over the circumference)
+    g = heart.surfaces(0.0)
+
+    def wall_mm(xi):
+        w = base - xi * g["c_epi_mm"]
+        endo, epi = heart.contour_hrt(0.0, w, "endo"), heart.contour_hrt(0.0, w, "epi")
+        return float(np.hypot(*epi[:, :2].T).mean() - np.hypot(*endo[:, :2].T).mean())
+
+    assert wall_mm(0.05) > wall_mm(0.4) + 0.5 and wall_mm(0.4) > wall_mm(0.75)
+    assert wall_mm(0.05) > wall_mm(0.75) + 1.5
+
+
+def test_veins_join_their_atria():
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    subject = make_subject(config, "mesa", 0)
+    atria = subject["heart"].atria(0.0)
+    starts = {code: [] for code in (detail.AORTIC_BLOOD, detail.PULMONARY_BLOOD)}
+    for code, line, _ in subject["vessels"].tubes[2:]:  # after the aorta and the pulmonary trunk
+        starts[code].append(line[0])
+    # four pulmonary veins and the appendage start inside the left atrium, the cavae inside the right
+    in_la = [anatomy.ellipsoid_radius(*p, *atria["la"]) < 1.0 for p in starts[detail.AORTIC_BLOOD]]
+    in_ra = [anatomy.ellipsoid_radius(*p, *atria["ra"]) < 1.0 for p in starts[detail.PULMONARY_BLOOD]]
+    assert sum(in_la) == 5 and sum(in_ra) == 2
 
 
 def test_papillary_muscles_rise_from_the_wall_and_fat_fills_the_grooves():

@@ -20,11 +20,15 @@ contracts radially and longitudinally, the epicardial apex stays put so the base
 descends, and the epicardial radius is solved so that the myocardial volume is
 the same at every phase (so ED and ES mass agree).
 
-The right ventricle is the part of an ellipsoid on the septal side that lies
-outside the LV epicardium (a crescent; where its boundary meets the LV epicardium
-lie the RV insertion points), with a thin free wall; it is shorter than the LV, so its
-apex lies short of the LV apex (:data:`RV_LENGTH`). The atria are ellipsoids above the
-base (:meth:`HeartShape.atria`); the endocardial rim at the base is the mitral annulus.
+The right ventricle is a crescent wrapped round the septal side of the LV epicardium:
+outside the epicardium, between the two insertion points (:data:`RV_HALF_ANGLE` either side
+of ``u``), it reaches out by a thickness that is greatest on ``u`` and falls to nothing at
+the insertion points (where the RV insertion points lie), and that is greatest just under the
+tricuspid annulus and narrows to the RV apex (the triangle of a four-chamber view). The
+tricuspid annulus lies :data:`TRICUSPID_OFFSET_MM` apical of the mitral annulus (the base),
+and the RV apex short of the LV apex (:data:`RV_LENGTH`); its free wall moves towards the
+septum in systole. The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`); the
+endocardial rim at the base is the mitral annulus.
 """
 
 from __future__ import annotations
@@ -49,7 +53,15 @@ GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventric
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
 PAPILLARY_CENTRE = 0.82  # a papillary muscle's axis, fraction of the endocardial radius in its direction
-RV_LENGTH = 0.75  # the RV cavity's long semi-axis, fraction of the LV's: its apex lies short of the LV apex
+RV_LENGTH = 0.8  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of the LV apex)
+RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
+RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
+RV_ROUNDNESS = 0.5  # exponent of the crescent's profile between the insertion points (smaller: blunter)
+RV_RADIAL_SHORTENING = 0.35  # the free wall's systolic movement towards the septum, fraction of the reach
+RV_WALL_MM = 3.0
+RV_FAT_MM = 3.0  # fat over the RV free wall, where there is some
+TRICUSPID_OFFSET_MM = 8.0  # the tricuspid annulus lies this far apical of the mitral annulus (the base)
+RA_U = 1.25  # the right atrium's centre lies this many LV epicardial radii along u
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
 
@@ -58,23 +70,27 @@ class Perturbation:
     """Smooth radial perturbation ``delta(theta, xi) = sum_k amp_k (1 + slope_k xi) cos(k theta + phase_k)``.
 
     ``k`` runs from 1; amplitudes are fractions of the radius. ``basal_taper`` narrows the
-    surface towards the base (see :meth:`radius_factor`).
+    surface towards the base and ``power`` sets its profile from the base to the apex (see
+    :meth:`radius_factor`).
     """
 
     amp: tuple[float, ...] = ()
     slope: tuple[float, ...] = ()
     phase: tuple[float, ...] = ()
     basal_taper: float = 0.0
+    power: float = 2.0
 
     def radius_factor(self, cos_t: np.ndarray, sin_t: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """The surface's radius over its radial semi-axis ``a`` at angle ``theta`` and depth ``xi``.
 
-        ``sqrt(1 - xi**2)`` (the ellipsoid) times ``1 + delta`` times the basal taper
+        The profile ``(1 - xi**power)**(1 / power)`` (``power`` 2: an ellipsoid; above 2 a fuller
+        "bullet", with a blunter apex) times ``1 + delta`` times the basal taper
         ``1 - basal_taper * max(0, 1 - xi / TAPER_DEPTH)**2``, which narrows the surface towards
         the base (the mitral annulus is narrower than the ventricle below it).
         """
         xi = np.asarray(xi)
-        return np.sqrt(1 - xi**2) * (1 + self.at(cos_t, sin_t, xi)) * taper(xi, self.basal_taper)
+        profile = np.sqrt(1 - xi**2) if self.power == 2.0 else (1 - xi**self.power) ** (1.0 / self.power)
+        return profile * (1 + self.at(cos_t, sin_t, xi)) * taper(xi, self.basal_taper)
 
     def __call__(self, theta: np.ndarray, xi: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, float)
@@ -206,7 +222,7 @@ class HeartShape:
         atria = self.atria(s)
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
-        reach = max(g["a_epi_mm"] * 1.4, rv["u0"] + rv["au"] + 4.0, rv["av"] + 4.0,
+        reach = max(g["a_epi_mm"] * 1.4 + rv["thickness"] + RV_WALL_MM,
                     *(abs(c[0]) + ax[0] for c, ax in atria.values()), *(ax[1] for _, ax in atria.values())) + 6.0
         top = max(c[2] + ax[2] for c, ax in atria.values())
         near = ((p[:, 2] > -4.0) & (p[:, 2] < top + 1.0) & (np.abs(p[:, 0]) < reach)
@@ -224,49 +240,72 @@ class HeartShape:
         r_epi, xi_ep = radius(g["a_epi_mm"], g["c_epi_mm"], self.epi_delta)
         r_endo, _ = radius(g["a_endo_mm"], g["c_endo_mm"], self.endo_delta)
 
-        # epicardial fat: a thin, patchy layer outside the LV epicardium (thicker at the base)
+        # epicardial fat: a thin layer in patches outside the LV epicardium (thicker at the base, absent
+        # over about a third of the circumference)
         cos2 = cos_t**2 - sin_t**2
         sin2 = 2 * sin_t * cos_t
-        fat_mm = np.clip(2.5 * (1.2 - xi_ep) * (1 + 0.8 * (cos2 * 0.765 - sin2 * 0.644)), 0.0, None)
+        fat_mm = np.clip(2.5 * (1.2 - xi_ep) * (0.3 + cos2 * 0.765 - sin2 * 0.644), 0.0, None)
         lab[(rho <= r_epi + fat_mm) & (r_epi > 0)] = EPI_FAT
 
-        # right ventricle: an ellipsoid on the septal side, outside the LV epicardium
-        du, dw = u - rv["u0"], w - rv["w0"]
-        q = (du / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + (dw / rv["cw"]) ** 2
-        q_wall = (du / (rv["au"] + 3.0)) ** 2 + (v / (rv["av"] + 3.0)) ** 2 + (dw / (rv["cw"] + 3.0)) ** 2
-        rv_zone = (w <= base + 5.0) & (u > -0.2 * g["a_epi_mm"])
-        lab[(q_wall <= 1) & rv_zone] = RV_WALL
-        lab[(q <= 1) & rv_zone] = RV_CAVITY
+        # right ventricle: a crescent wrapped round the septal side of the LV epicardium, with its wall;
+        # only points outside the epicardium, within reach of the crescent's window, can be RV
+        rv_gap = rho - r_epi
+        grow = RV_WALL_MM + max(RV_FAT_MM, GROOVE_FAT_MM)
+        k = np.flatnonzero((r_epi > 0) & (rv_gap > 0) & (w <= rv["top"] + grow)
+                           & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
+        cos_k, w_k, gap_k = cos_t[k], w[k], rv_gap[k]
+        # fat in patches over the RV free wall (cos 3 theta by recurrence)
+        patch = ((4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0) > -0.2) & (w_k <= rv["top"])
+        lab[k[patch & (gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + RV_FAT_MM))]] = EPI_FAT
+        lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)]] = RV_WALL
+        lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
 
         # right atrium above the RV, beside the left atrium; left atrium above the base
-        lab[(ellipsoid_radius(u, v, w, *atria["ra"]) <= 1) & (w > base - 4.0)] = RA_CAVITY
+        lab[(ellipsoid_radius(u, v, w, *atria["ra"]) <= 1) & (w > rv["top"])] = RA_CAVITY
         lab[(ellipsoid_radius(u, v, w, *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
 
         # fat fills the grooves: where the RV wall meets the LV (interventricular grooves) and round
         # the base between the ventricle and the atria (atrioventricular groove)
-        groove_lv = (rho <= r_epi + GROOVE_FAT_MM) & (r_epi > 0)
-        grow = 1.0 + GROOVE_FAT_MM / min(rv["au"], rv["av"])
-        groove_rv = (q_wall <= grow**2) & rv_zone
-        r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, 0.0)
-        annulus = g["a_endo_mm"] * self.endo_delta.radius_factor(cos_t, sin_t, 0.0)
-        # a ring round the base, outside the annulus (the aortic root rises inside it)
-        av_groove = ((w > base - 2.0) & (w < base + AV_GROOVE_MM) & (rho >= annulus)
-                     & (rho <= r_epi_base + GROOVE_FAT_MM))
-        lab[((groove_lv & groove_rv) | av_groove) & (lab == BACKGROUND)] = EPI_FAT
+        groove = np.zeros(len(idx), bool)
+        near_rv = gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + GROOVE_FAT_MM)
+        groove[k[near_rv & (gap_k <= GROOVE_FAT_MM)]] = True
+        # a ring of round cross-section about the base's outer edge, outside the annulus (the aortic root
+        # rises inside it)
+        j = np.flatnonzero((w > base - 3.0) & (w < base + 1.05 * AV_GROOVE_MM))
+        cos_j, sin_j = cos_t[j], sin_t[j]
+        r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_j, sin_j, 0.0)
+        annulus = g["a_endo_mm"] * self.endo_delta.radius_factor(cos_j, sin_j, 0.0)
+        groove[j[(rho[j] >= annulus)
+                 & (np.hypot((rho[j] - r_epi_base) / (GROOVE_FAT_MM + 1.0),
+                             (w[j] - base - 0.35 * AV_GROOVE_MM) / (0.7 * AV_GROOVE_MM)) <= 1.0)]] = True
+        lab[groove & (lab == BACKGROUND)] = EPI_FAT
 
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
         # two papillary muscles on the free wall, mid-cavity to near the apex, their bases on the wall
-        xi_en = np.clip((base - w) / g["c_endo_mm"], 0.0, 1.0)
+        c = np.flatnonzero(in_cavity)
+        xi_en = np.clip((base - w[c]) / g["c_endo_mm"], 0.0, 1.0)
+        radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
         for angle in PAPILLARY_ANGLES:
             cu, cv = np.cos(angle), np.sin(angle)
             centre = PAPILLARY_CENTRE * g["a_endo_mm"] * self.endo_delta.radius_factor(cu, cv, xi_en)
-            d2 = (u - centre * cu) ** 2 + (v - centre * cv) ** 2
-            radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
-            lab[in_cavity & (d2 <= radius**2)] = PAPILLARY
+            d2 = (u[c] - centre * cu) ** 2 + (v[c] - centre * cv) ** 2
+            lab[c[d2 <= radius**2]] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
+
+    def in_rv_cavity(self, points_hrt: np.ndarray, s: float) -> np.ndarray:
+        """Whether each point lies in the RV crescent at contraction ``s`` (its label below the tricuspid
+        annulus, where no atrium lies), without labelling the rest of the heart."""
+        p = np.asarray(points_hrt, float)
+        u, v, w = p[..., 0], p[..., 1], p[..., 2]
+        g = self.surfaces(s)
+        rho, cos_t, sin_t = polar(u, v)
+        xi = (g["base_w_mm"] - w) / g["c_epi_mm"]
+        r_epi = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, np.clip(xi, 0.0, 1.0))
+        gap = rho - r_epi
+        return (xi >= 0) & (xi <= 1) & (gap > 0) & (gap <= self._rv_reach(self._rv(g, s), cos_t, w))
 
     def atria(self, s: float) -> dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]:
         """The left and right atrial cavities at contraction ``s``: ``{"la": (centre, semi_axes), "ra": ...}``.
@@ -286,15 +325,37 @@ class HeartShape:
         annulus = g["a_endo_mm"] * (1.0 - self.endo_delta.basal_taper)
         # the base cuts the ellipsoid where its radius is sqrt(1 - offset**2) of the semi-axis
         offset = max(ATRIUM_OFFSET, float(np.sqrt(1.0 - min(1.0, annulus / la_axes[0]) ** 2)))
-        ra_u = self._rv(g, s)["u0"] + 0.25 * g["a_epi_mm"]
+        tricuspid = base - TRICUSPID_OFFSET_MM
         return {"la": ((0.0, 0.0, base + offset * la_c), la_axes),
-                "ra": ((ra_u, 0.0, base + ATRIUM_OFFSET * ra_c), (0.78 * a * fill, 0.85 * a * fill, ra_c))}
+                "ra": ((RA_U * g["a_epi_mm"], 0.0, tricuspid + ATRIUM_OFFSET * ra_c), (0.78 * a * fill, 0.85 * a * fill, ra_c))}
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
-        """The RV cavity ellipsoid at a phase (it shortens less than the LV)."""
-        k = self.rv_scale * (1 - 0.2 * s)
-        return {"u0": 0.75 * g["a_epi_mm"], "au": 1.0 * g["a_epi_mm"] * k, "av": 1.4 * g["a_epi_mm"] * k,
-                "w0": g["base_w_mm"] - 0.05 * g["c_epi_mm"], "cw": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s)}
+        """The RV crescent at a phase: its greatest thickness outside the LV epicardium, its angular
+        half-width about ``u`` (the insertion points lie at +-half_angle), its top (the tricuspid
+        annulus, :data:`TRICUSPID_OFFSET_MM` apical of the base) and its length from there to its apex.
+        The free wall moves towards the septum in systole and the RV shortens less than the LV."""
+        top = g["base_w_mm"] - TRICUSPID_OFFSET_MM
+        return {"thickness": RV_THICKNESS * g["a_epi_mm"] * self.rv_scale * (1 - RV_RADIAL_SHORTENING * s),
+                "half_angle": RV_HALF_ANGLE * (1 - 0.08 * s), "radius": g["a_epi_mm"], "top": top,
+                "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
+
+    @staticmethod
+    def _rv_reach(rv: dict, cos_t: np.ndarray, w: np.ndarray, grow_mm: float = 0.0) -> np.ndarray:
+        """How far (mm) the RV reaches outside the LV epicardium at angle ``theta`` (from ``cos_t``)
+        and height ``w``; 0 where there is no RV. ``grow_mm`` enlarges it by that much all round.
+
+        The reach is ``thickness * (1 - z) * (1 + 0.6 z) * profile(theta)``, ``z`` the fraction of the
+        way from the tricuspid annulus to the RV apex (broad at the annulus, narrowing to a point:
+        the triangle of the four-chamber view) and ``profile`` a crescent, 1 on ``u`` and 0 at the
+        insertion points.
+        """
+        z = (rv["top"] - w) / (rv["length"] + grow_mm)
+        zc = np.clip(z, 0.0, 1.0)
+        along = np.where((z >= -grow_mm / rv["length"]) & (z < 1.0), (1.0 - zc) * (1.0 + 0.6 * zc), 0.0)
+        cos_edge = np.cos(rv["half_angle"] + grow_mm / rv["radius"])
+        around = np.clip((cos_t - cos_edge) / (1.0 - cos_edge), 0.0, None) ** RV_ROUNDNESS
+        shape = along * around
+        return np.where(shape > 0, rv["thickness"] * shape + grow_mm, 0.0)
 
     # ---- landmarks -----------------------------------------------------------------------
 
@@ -351,9 +412,9 @@ class HeartShape:
     def rv_insertions_hrt(self, s: float, w: float) -> np.ndarray | None:
         """The two RV insertion points on the LV epicardium in the short-axis plane at height ``w``.
 
-        They are where the RV cavity's boundary meets the LV epicardium, found by
-        bisection on the angle from the septal direction, one on each side (v > 0
-        and v < 0). None where the plane cuts no RV.
+        They are where the RV crescent's horns meet the LV epicardium, at the crescent's
+        half-angle either side of the septal direction (v > 0 first, then v < 0). None
+        where the plane cuts no RV (above the tricuspid annulus or below the RV apex).
 
         Returns
         -------
@@ -366,26 +427,12 @@ class HeartShape:
         if not 0.0 <= xi < 1.0:
             return None
         rv = self._rv(g, s)
-
-        def epi_point(th):
-            r = g["a_epi_mm"] * float(self.epi_delta.radius_factor(np.cos(th), np.sin(th), xi))
-            return np.array([r * np.cos(th), r * np.sin(th), w])
-
-        def inside_rv(th):
-            p = epi_point(th)
-            return ((p[0] - rv["u0"]) / rv["au"]) ** 2 + (p[1] / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2 <= 1
-
-        if not inside_rv(0.0):
+        if not rv["top"] - rv["length"] < w <= rv["top"]:
             return None
         out = []
-        for sign in (1.0, -1.0):
-            lo, hi = 0.0, np.pi
-            if inside_rv(sign * hi):
-                return None
-            for _ in range(50):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if inside_rv(sign * mid) else (lo, mid)
-            out.append(epi_point(sign * 0.5 * (lo + hi)))
+        for th in (rv["half_angle"], -rv["half_angle"]):
+            r = g["a_epi_mm"] * float(self.epi_delta.radius_factor(np.cos(th), np.sin(th), xi))
+            out.append([r * np.cos(th), r * np.sin(th), w])
         return np.array(out)
 
 

@@ -95,7 +95,10 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 6
+GENERATOR_VERSION = 7
+# v7: the RV a crescent round the septum that narrows to its apex, under a tricuspid annulus 8 mm apical of the
+# mitral; a thicker basal and thinner apical LV wall with more regional variation; the venae cavae, pulmonary
+# veins and left atrial appendage; deeper trabeculae; some signal in the lungs
 # v6: planes displayed as a scanner shows them; an LV narrowing towards the base; atria over the annulus that
 # fill in systole; a shorter RV; groove fat; papillary muscles on the wall; the heart against the chest wall
 # and on the diaphragm; lung vessel strands; SSFP off-resonance bands

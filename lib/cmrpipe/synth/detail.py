@@ -1,13 +1,14 @@
-"""Image-only anatomy: trabeculae, the outflow tracts and the great vessels, atrial walls and AV valves.
+"""Image-only anatomy: trabeculae, the outflow tracts, great vessels and veins, atrial walls and AV valves.
 
 These structures change how the images look, never the truth: they are not in the
-label maps, volumes, masses, contours or landmarks. Trabeculae lie inside the LV
-cavity, whose truth label they keep (the core-lab convention counts trabeculae and
-papillary muscles as blood pool); the right ventricular outflow tract, the
-pulmonary trunk and the ascending aorta are drawn only where the analytic heart has
-no tissue, so they never cover the LV (or any labelled chamber). The atrial walls,
-the interatrial septum and the closed mitral and tricuspid valves lie only on points
-labelled background or atrial cavity (whose labels they keep), never on the ventricles.
+label maps, volumes, masses, contours or landmarks. Trabeculae and the open mitral
+leaflets lie inside the LV cavity, whose truth label they keep (the core-lab convention
+counts trabeculae and papillary muscles as blood pool); the outflow tracts, the great
+vessels, the venae cavae, the pulmonary veins and the left atrial appendage are drawn
+only where the analytic heart has no tissue, so they never cover the LV (or any labelled
+chamber). The atrial walls, the interatrial septum and the closed mitral and tricuspid
+valves lie only on points labelled background or atrial cavity (whose labels they keep),
+never on the ventricles.
 
 Heart frame (``_hrt``, mm) as in :mod:`cmrpipe.synth.anatomy`: ``u`` towards the
 RV, ``w`` from the apex to the base, ``v = w x u``.
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius, polar
+from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius, polar
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
+AORTIC_ROOT = (0.15, 0.35)  # the aortic root's centre, (u, v) in LV epicardial radii
 BASE_FOLLOW = 0.8          # the roots of the great vessels follow this fraction of the base descent
 
 
@@ -49,7 +51,7 @@ class Trabeculae:
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Trabeculae":
         """One subject's trabeculation."""
-        return cls(int(rng.integers(16, 28)), float(rng.uniform(2.5, 4.5)), float(rng.uniform(0, 2 * np.pi)),
+        return cls(int(rng.integers(16, 28)), float(rng.uniform(3.5, 5.5)), float(rng.uniform(0, 2 * np.pi)),
                    float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 2 * np.pi)))
 
     def mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
@@ -72,25 +74,28 @@ class Trabeculae:
         r_endo = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, xi)
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
-        reach = self.depth_mm * (0.3 + 0.7 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
+        reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
         theta = np.arctan2(sin_t, cos_t)
         angle = self.n_strands * theta + self.twist_rad * self.n_strands * np.sin(2.6 * np.pi * xi
                                                                                     + self.wave_phase_rad)
-        pattern = np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
+        # strands in irregular groups: a slow modulation round the wall that drifts with depth
+        pattern = (np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
+                   + 0.6 * np.cos(3.0 * theta + 7.0 * xi + self.wave_phase_rad))
         return (depth < reach) & (pattern > 0.2 + 0.9 * depth / np.maximum(reach, 1e-6))
 
 
 @dataclass(frozen=True)
 class GreatVessels:
-    """The RV outflow tract with the pulmonary trunk, and the LV outflow tract with the ascending aorta.
+    """The vessels at the heart: the RV outflow tract with the pulmonary trunk, the LV outflow tract
+    with the ascending aorta, the superior and inferior venae cavae into the right atrium, four
+    pulmonary veins into the left atrium and the left atrial appendage.
 
-    Each is a polyline of three points (heart frame at ED, mm) with a radius at each point.
+    ``tubes`` holds one ``(code, points, radii)`` per vessel: a blood code (:data:`AORTIC_BLOOD` for
+    oxygenated blood, :data:`PULMONARY_BLOOD` for venous) and a polyline (heart frame at ED, mm)
+    with a radius at each point.
     """
 
-    aorta_hrt: tuple
-    aorta_radius_mm: tuple
-    pulmonary_hrt: tuple
-    pulmonary_radius_mm: tuple
+    tubes: tuple
 
     @classmethod
     def for_heart(cls, heart: HeartShape, axes_lps: np.ndarray, rng: np.random.Generator) -> "GreatVessels":
@@ -105,26 +110,50 @@ class GreatVessels:
             return d / np.linalg.norm(d)
 
         jitter = rng.normal(0.0, 0.1, (4, 3))
-        a0 = np.array([0.15 * a, 0.35 * a, base - 10.0])
+        a0 = np.array([AORTIC_ROOT[0] * a, AORTIC_ROOT[1] * a, base - 10.0])
         a1 = a0 + 30.0 * unit(0.8 * e_w + 0.6 * sup + 0.3 * ant + jitter[0])
         a2 = a1 + 50.0 * unit(sup - 0.35 * left + 0.15 * ant + jitter[1])
         r_ao = float(np.clip(0.42 * heart.a_endo_mm + rng.normal(0, 1.0), 10.0, 16.0))
-        p0 = np.array([0.95 * a, 0.8 * a, base - 28.0])
+        p0 = np.array([1.0 * a, 0.55 * a, base - 14.0])  # the outflow rises from the top of the RV crescent
         p1 = p0 + 42.0 * unit(e_w + 0.5 * ant + 0.5 * left + jitter[2])
         p2 = p1 + 40.0 * unit(sup + 0.5 * left - 0.8 * ant + jitter[3])
         r_pa = float(np.clip(0.38 * heart.a_endo_mm + rng.normal(0, 1.0), 9.0, 14.0))
-        return cls(tuple(map(tuple, (a0, a1, a2))), (r_ao * 0.95, r_ao * 1.1, r_ao),
-                   tuple(map(tuple, (p0, p1, p2))), (1.5 * r_pa, r_pa, r_pa * 0.95))
+        tubes = [(AORTIC_BLOOD, (a0, a1, a2), (r_ao * 0.95, r_ao * 1.1, r_ao)),
+                 (PULMONARY_BLOOD, (p0, p1, p2), (1.5 * r_pa, r_pa, r_pa * 0.95))]
+        # veins: the cavae run up and down from the right atrium, the pulmonary veins leave the back
+        # of the left atrium towards each lung, the appendage is a blind pouch towards the front left
+        atria = heart.atria(0.0)
+        la_c, la_ax = np.asarray(atria["la"][0], float), np.asarray(atria["la"][1], float)
+        ra_c, ra_ax = np.asarray(atria["ra"][0], float), np.asarray(atria["ra"][1], float)
+        r_cava = float(np.clip(rng.normal(10.0, 1.0), 8.0, 12.5))
+        svc0 = ra_c + 0.7 * ra_ax[2] * unit(sup)
+        ivc0 = ra_c - 0.7 * ra_ax[2] * unit(sup) - 0.3 * ra_ax[0] * unit(ant)
+        tubes += [(PULMONARY_BLOOD, (svc0, svc0 + 70.0 * unit(sup + 0.1 * rng.normal(size=3))), (r_cava, 0.9 * r_cava)),
+                  (PULMONARY_BLOOD, (ivc0, ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))), (1.1 * r_cava, r_cava))]
+        reach = 0.75 * float(la_ax[:2].mean())
+        for side in (1.0, -1.0):
+            for tilt in (0.45, -0.35):
+                d = unit(side * left - 0.7 * ant + tilt * sup + 0.15 * rng.normal(size=3))
+                start = la_c + reach * d
+                r_pv = float(np.clip(rng.normal(6.5, 0.8), 5.0, 8.5))
+                # towards the hilum, tapering as it branches into the lung
+                bend = start + 25.0 * unit(d + 0.3 * side * left)
+                end = bend + 35.0 * unit(d + 0.6 * side * left + 0.2 * rng.normal(size=3))
+                tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.8 * r_pv, 2.0)))
+        laa0 = la_c + reach * unit(left + 0.8 * ant + 0.5 * sup)
+        laa1 = laa0 + 24.0 * unit(ant + 0.6 * left - 0.5 * sup + 0.2 * rng.normal(size=3))
+        tubes.append((AORTIC_BLOOD, (laa0, laa1), (7.0, 2.5)))
+        return cls(tuple((code, tuple(map(tuple, line)), tuple(map(float, radius))) for code, line, radius in tubes))
 
     def _moved(self, heart: HeartShape, s: float) -> float:
         return BASE_FOLLOW * (heart.surfaces(s)["base_w_mm"] - heart.surfaces(0.0)["base_w_mm"])
 
     def near(self, points_hrt: np.ndarray, margin_mm: float) -> np.ndarray:
-        """Points within ``margin_mm`` of either vessel's wall at any phase."""
+        """Points within ``margin_mm`` of any vessel's wall at any phase."""
         p = np.asarray(points_hrt, float)
         out = np.zeros(p.shape[:-1], bool)
-        for line, radius in ((self.aorta_hrt, self.aorta_radius_mm), (self.pulmonary_hrt, self.pulmonary_radius_mm)):
-            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius))
+        for _, line, radius in self.tubes:
+            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius), VESSEL_WALL_MM + margin_mm)
             out |= dist <= r + VESSEL_WALL_MM + margin_mm
         return out
 
@@ -142,29 +171,43 @@ class GreatVessels:
         p[..., 2] -= self._moved(heart, s)
         out = np.zeros(p.shape[:-1], np.uint8)
         swell = 1.0 + 0.06 * np.sin(np.pi * min(max(s, 0.0), 1.0))
-        for line, radius, code in ((self.pulmonary_hrt, self.pulmonary_radius_mm, PULMONARY_BLOOD),
-                                   (self.aorta_hrt, self.aorta_radius_mm, AORTIC_BLOOD)):
-            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius) * swell)
+        # walls first, then blood, so that where two vessels meet their blood joins
+        dists = [(code, *_polyline_distance(p, np.asarray(line), np.asarray(radius) * swell, VESSEL_WALL_MM))
+                 for code, line, radius in self.tubes]
+        for _, dist, r in dists:
             out[dist <= r + VESSEL_WALL_MM] = VESSEL_WALL
+        for code, dist, r in dists:
             out[dist <= r] = code
         return out
 
 
-def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distance (mm) of each point to a polyline, and the polyline's radius there (linear along each segment)."""
+def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray,
+                       reach_mm: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Distance (mm) of each point to a polyline, and the polyline's radius there (linear along each segment).
+
+    Only points in the polyline's bounding box grown by its largest radius and ``reach_mm`` are
+    measured; the others get an infinite distance (they are further than that from the tube's wall).
+    """
     best = np.full(points.shape[:-1], np.inf)
     best_r = np.zeros(points.shape[:-1])
+    grow = float(radius.max()) + reach_mm
+    box = np.all((points >= line.min(axis=0) - grow) & (points <= line.max(axis=0) + grow), axis=-1)
+    if not box.any():
+        return best, best_r
+    q = points[box]
+    near, near_r = np.full(len(q), np.inf), np.zeros(len(q))
     for k in range(len(line) - 1):
         seg = line[k + 1] - line[k]
         length = float(np.linalg.norm(seg))
         d = seg / length
-        rel = points - line[k]
+        rel = q - line[k]
         t = np.clip(rel @ d, 0.0, length)
         dist = np.linalg.norm(rel - t[..., None] * d, axis=-1)
         r = radius[k] + (radius[k + 1] - radius[k]) * t / length
-        closer = dist - r < best - best_r
-        best = np.where(closer, dist, best)
-        best_r = np.where(closer, r, best_r)
+        closer = dist - r < near - near_r
+        near = np.where(closer, dist, near)
+        near_r = np.where(closer, r, near_r)
+    best[box], best_r[box] = near, near_r
     return best, best_r
 
 
@@ -174,12 +217,13 @@ VALVE_MM = 1.6             # thickness of a closed mitral or tricuspid valve, as
 
 def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float,
                             valves_closed: bool) -> np.ndarray:
-    """Where the images show the atrial walls, the interatrial septum and the closed AV valves.
+    """Where the images show the atrial walls, the interatrial septum and the AV valves.
 
     The walls are a thin shell just outside each atrium (the septum is the right atrium's
     side of the left atrium's wall); the closed mitral and tricuspid valves are thin
     layers at the bottom of the left and right atria. They lie only on points labelled
-    background or atrial cavity, never on the ventricles, so the truth is unchanged.
+    background or atrial cavity, never on the ventricles. Open, the mitral leaflets hang
+    into the LV cavity, whose label they keep. The truth is unchanged.
     The ellipsoids are those of :meth:`HeartShape.labels`.
 
     Parameters
@@ -204,7 +248,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     base, a_en = g["base_w_mm"], g["a_endo_mm"]
     out = np.zeros(lab.shape, bool)
     p = np.asarray(points_hrt, float)
-    cand = ((lab == BACKGROUND) | (lab == LA_CAVITY) | (lab == RA_CAVITY)) & (p[..., 2] > base - 6.0)
+    cand = ((lab == BACKGROUND) | (lab == LA_CAVITY) | (lab == RA_CAVITY)) & (p[..., 2] > rv["top"] - 2.0)
     if not cand.any():
         return out
     u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
@@ -214,7 +258,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     r_la = ellipsoid_radius(u, v, w, la_centre, la_axes)
     r_ra = ellipsoid_radius(u, v, w, ra_centre, ra_axes)
     la_shell = (r_la > 1.0) & (r_la < 1.0 + ATRIAL_WALL_MM / min(la_axes)) & (w > base) & (k != LA_CAVITY)
-    ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > base - 4.0)
+    ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > rv["top"])
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
@@ -222,8 +266,37 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
         annulus = a_en * heart.endo_delta.radius_factor(cos_t, sin_t, 0.0)
         mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (rho < annulus)
         below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
-        rv_q = ((u - rv["u0"]) / rv["au"]) ** 2 + (v / rv["av"]) ** 2 + ((w - rv["w0"]) / rv["cw"]) ** 2
-        tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < base - 4.0)) & (rv_q <= 1.0)
+        # the tricuspid valve: the bottom of the right atrium, where the RV cavity lies just under it
+        over_rv = heart.in_rv_cavity(np.column_stack([u, v, np.full_like(u, rv["top"] - 1.0)]), s)
+        tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < rv["top"])) & over_rv
         wall |= mitral | tricuspid
     out[cand] = wall
+    if not valves_closed:
+        out |= _open_mitral_leaflets(heart, p, lab, g)
+    return out
+
+
+MITRAL_AORTIC_ANGLE = np.arctan2(AORTIC_ROOT[1], AORTIC_ROOT[0])  # the aortic root's direction from the LV axis
+
+
+def _open_mitral_leaflets(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: dict) -> np.ndarray:
+    """Where the open mitral leaflets hang from the annulus into the LV cavity (diastole).
+
+    A thin funnel: from the annulus down and slightly inwards, longer on the aortic side (the
+    anterior leaflet, about 22 mm) than opposite it (the posterior, about 14 mm). On LV cavity points
+    only, whose truth label they keep (like trabeculae, the leaflets count as blood pool).
+    """
+    out = np.zeros(lab.shape, bool)
+    base = g["base_w_mm"]
+    cand = (lab == LV_CAVITY) & (p[..., 2] > base - 24.0)
+    if not cand.any():
+        return out
+    u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
+    rho, cos_t, sin_t = polar(u, v)
+    depth = base - w
+    annulus = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, 0.0)
+    facing = cos_t * np.cos(MITRAL_AORTIC_ANGLE) + sin_t * np.sin(MITRAL_AORTIC_ANGLE)
+    length = 14.0 + 8.0 * np.clip(facing, 0.0, None)
+    leaflet = annulus - 1.5 - 0.3 * depth
+    out[cand] = (depth < length) & (np.abs(rho - leaflet) < 0.5 * VALVE_MM)
     return out

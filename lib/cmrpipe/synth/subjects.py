@@ -17,8 +17,9 @@ import pandas as pd
 from cmrpipe.measures import dubois_bsa_m2
 from cmrpipe.synth.anatomy import HeartShape, Perturbation
 
-ENDO_BASAL_TAPER = 0.22  # the endocardium at the base is this much narrower than the ellipsoid's equator
-EPI_BASAL_TAPER = 0.16   # the epicardium's taper (about the same in mm, so the basal wall keeps its thickness)
+ENDO_BASAL_TAPER = 0.27  # the endocardium at the base is this much narrower than the ellipsoid's equator
+LV_PROFILE_POWER = 2.5   # base-to-apex profile of both surfaces (2 would be an ellipsoid): a fuller, bullet-shaped LV
+EPI_BASAL_TAPER = 0.16   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
 
 PLANTED_EFFECTS = {
     # risk factor -> change of the ED heart (lengths in mm, others fractions)
@@ -98,10 +99,10 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
-    a_endo = rng.normal(28.8, 1.7)
+    a_endo = rng.normal(27.3, 1.6)
     c_endo = rng.normal(84.0, 5.0)
-    wall = rng.normal(5.6, 0.5)
-    apex_wall = rng.normal(4.2, 0.5)
+    wall = rng.normal(5.2, 0.5)
+    apex_wall = rng.normal(3.4, 0.4)
     radial, longitudinal = rng.normal(0.335, 0.04), rng.normal(0.12, 0.02)
     factors = {k: float(subject.get(k, 0)) for k in effects}
     factors["male"] = float(subject["sex"] == "M")
@@ -119,9 +120,11 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         wall_mm=float(max(wall, 4.0)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
-        endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER),
-        epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.025), basal_taper=EPI_BASAL_TAPER),
-        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(5.0, 0.6), 3.5, 6.5)))
+        endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
+                                       power=LV_PROFILE_POWER),
+        epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
+                                      power=LV_PROFILE_POWER),
+        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(6.0, 0.7), 4.5, 7.5)))
 
 
 def effects_table(effects: dict = PLANTED_EFFECTS) -> pd.DataFrame:
