@@ -44,6 +44,7 @@ ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
 HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
+BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
 ANTERIOR_CONTACT = 0.9       # half-width of the lung-free band in front of the heart, fraction of the pericardial radius
 
 
@@ -90,6 +91,10 @@ class Chest:
         p = np.asarray(points_lps, np.float32)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
         width, depth = self.half_width_mm, self.half_depth_mm
+        # the trunk is widest at the heart and narrows above and below it (a barrel, not a cylinder)
+        barrel = np.float32(1.0) - BARREL * ((z - np.float32(self.heart_centre_lps[2])) / np.float32(120.0)) ** 2
+        barrel = np.clip(barrel, 0.9, None)
+        width, depth = width * barrel, depth * barrel
         rho = np.hypot(x / width, y / depth)
         safe = np.maximum(rho, 1e-6)
         cos_t, sin_t = x / width / safe, y / depth / safe   # sin_t > 0: posterior
@@ -122,6 +127,8 @@ class Chest:
         dome = self._diaphragm_z(x, y)
         above = z > dome
         # the mediastinum: a band down the middle from the sternum to the spine
+        outline_depth = depth
+        width, depth = self.half_width_mm, self.half_depth_mm  # the organs inside keep their places
         spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
         mediastinum = (np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < 20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
                        + 5.0 * np.cos(y / 17.0 + z / 31.0))
@@ -132,7 +139,9 @@ class Chest:
         out[cavity & above & (self._to_front_mm(x, y, z) < ANTERIOR_CONTACT * self.pericardium_radius_mm)] = MED_FAT
         # the abdomen below the diaphragm
         below = cavity & ~above
-        liver = below & ((x < 0.1 * width) | ((y < -0.3 * depth) & (x < 0.3 * width)))
+        # the liver's edges wander (no straight cut)
+        liver = below & ((x < 0.1 * width + 18.0 * np.sin(y / 35.0 + z / 60.0))
+                         | ((y < -0.3 * depth + 12.0 * np.sin(x / 30.0)) & (x < 0.3 * width + 15.0 * np.cos(y / 40.0))))
         out[liver] = LIVER
         sq = ((x - 0.42 * width) / (0.28 * width)) ** 2 + ((y + 0.1 * depth) / (0.42 * depth)) ** 2
         stomach = below & ~liver & (sq <= 1.0)
@@ -142,7 +151,7 @@ class Chest:
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
 
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
-        sternum = ((x / 14.0) ** 2 + ((y + depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0
+        sternum = ((x / 14.0) ** 2 + ((y + outline_depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0
         out[sternum & (level <= 1.0)] = STERNUM
         dv = np.hypot(x, y - spine_y)
         out[dv <= VERTEBRA_RADIUS_MM + 1.5] = RIB
@@ -194,7 +203,12 @@ class Chest:
         right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
         # the left dome peaks under the heart, which rests on it
         left = DOME_HEIGHT_MM * (1 - ((x - 0.35 * width) / (0.55 * width)) ** 2 - ((y + 0.25 * depth) / (0.95 * depth)) ** 2)
-        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + np.maximum(np.maximum(right, left), -40.0)
+        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + _smooth_max(_smooth_max(right, left, 12.0), -40.0, 12.0)
+
+
+def _smooth_max(a: np.ndarray, b, softness: float) -> np.ndarray:
+    """``max(a, b)`` with the crease rounded over about ``softness`` (the same units)."""
+    return 0.5 * (a + b + np.sqrt((a - b) ** 2 + softness**2))
 
 
 def _harmonics(cos_t: np.ndarray, sin_t: np.ndarray, amp, phase, first: int = 1) -> np.ndarray:

@@ -113,12 +113,12 @@ _HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.50, an.LV_MYO: 0.30, an.RV_CAV
 _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CAVITY: 0.86, an.RV_WALL: 0.22,
                an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25,
                an.RA_CAVITY: 0.83}
-_BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.05, body.LIVER: 0.27,
-             body.SPINE: 0.36, body.PERICARDIAL: 0.34, body.AORTA: 0.55, body.MUSCLE: 0.27, body.CSF: 0.16,
+_BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.08, body.LIVER: 0.27,
+             body.SPINE: 0.45, body.PERICARDIAL: 0.34, body.AORTA: 0.55, body.MUSCLE: 0.29, body.CSF: 0.16,
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
              body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50}
-_BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.03, body.LIVER: 0.30,
-              body.SPINE: 0.42, body.PERICARDIAL: 0.40, body.AORTA: 0.85, body.MUSCLE: 0.20, body.CSF: 0.80,
+_BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.05, body.LIVER: 0.30,
+              body.SPINE: 0.55, body.PERICARDIAL: 0.40, body.AORTA: 0.85, body.MUSCLE: 0.24, body.CSF: 0.80,
               body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.36, body.MED_FAT: 0.72, body.GAS: 0.02,
               body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62}
 
@@ -137,14 +137,14 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
                      thickness_mm=6.0, gap_mm=4.0, lax_thickness_mm=6.0, n_frames=25, heart_intensity=_HEART_GRE,
                      body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
                      sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15,
-                     blood_texture=0.08, ringing=0.3, coil_strength=0.85, psf_mm=0.9, ghost=0.035,
+                     blood_texture=0.08, ringing=0.3, coil_strength=0.85, psf_mm=1.3, ghost=0.035,
                      inflow_basal=0.22, view_gain_sd=0.06)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
                      noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
                      echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04,
-                     blood_texture=0.035, ringing=0.22, coil_strength=0.7, psf_mm=0.8, ghost=0.02,
+                     blood_texture=0.035, ringing=0.22, coil_strength=0.7, psf_mm=1.0, ghost=0.02,
                      inflow_basal=0.04, view_gain_sd=0.03, banding=0.75)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
