@@ -742,8 +742,9 @@ def test_veins_join_their_atria():
     subject = make_subject(config, "mesa", 0)
     atria = subject["heart"].atria(0.0)
     starts = {code: [] for code in (detail.AORTIC_BLOOD, detail.PULMONARY_BLOOD)}
-    for code, line, _ in subject["vessels"].tubes[2:]:  # after the aorta and the pulmonary trunk
+    for code, line, _, wall in subject["vessels"].tubes[2:]:  # after the aorta and the pulmonary trunk
         starts[code].append(line[0])
+        assert wall == 0.0  # thin-walled: no grey wall round a vein's tapering end
     # four pulmonary veins and the appendage start inside the left atrium, the cavae inside the right
     in_la = [anatomy.ellipsoid_radius(*p, *atria["la"]) < 1.0 for p in starts[detail.AORTIC_BLOOD]]
     in_ra = [anatomy.ellipsoid_radius(*p, *atria["ra"]) < 1.0 for p in starts[detail.PULMONARY_BLOOD]]

@@ -95,9 +95,11 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 7
+GENERATOR_VERSION = 8
+# v8: the veins and the left atrial appendage drawn without a wall and with blunter ends (v7 showed grey spikes
+# where the pulmonary veins tapered)
 # v7: the RV a crescent round the septum that narrows to its apex, under a tricuspid annulus 8 mm apical of the
-# mitral; a thicker basal and thinner apical LV wall with more regional variation; the venae cavae, pulmonary
+# mitral; a bullet-shaped LV, its wall thicker at the base and thinner at the apex; the venae cavae, pulmonary
 # veins and left atrial appendage; deeper trabeculae; some signal in the lungs
 # v6: planes displayed as a scanner shows them; an LV narrowing towards the base; atria over the annulus that
 # fill in systole; a shorter RV; groove fat; papillary muscles on the wall; the heart against the chest wall

@@ -90,9 +90,11 @@ class GreatVessels:
     with the ascending aorta, the superior and inferior venae cavae into the right atrium, four
     pulmonary veins into the left atrium and the left atrial appendage.
 
-    ``tubes`` holds one ``(code, points, radii)`` per vessel: a blood code (:data:`AORTIC_BLOOD` for
-    oxygenated blood, :data:`PULMONARY_BLOOD` for venous) and a polyline (heart frame at ED, mm)
-    with a radius at each point.
+    ``tubes`` holds one ``(code, points, radii, wall_mm)`` per vessel: a blood code
+    (:data:`AORTIC_BLOOD` for oxygenated blood, :data:`PULMONARY_BLOOD` for venous), a polyline
+    (heart frame at ED, mm) with a radius at each point, and the thickness of the wall the images
+    show (the arteries' :data:`VESSEL_WALL_MM`; none for the thin-walled veins and appendage, whose
+    tapering ends would otherwise show as grey spikes).
     """
 
     tubes: tuple
@@ -118,8 +120,8 @@ class GreatVessels:
         p1 = p0 + 42.0 * unit(e_w + 0.5 * ant + 0.5 * left + jitter[2])
         p2 = p1 + 40.0 * unit(sup + 0.5 * left - 0.8 * ant + jitter[3])
         r_pa = float(np.clip(0.38 * heart.a_endo_mm + rng.normal(0, 1.0), 9.0, 14.0))
-        tubes = [(AORTIC_BLOOD, (a0, a1, a2), (r_ao * 0.95, r_ao * 1.1, r_ao)),
-                 (PULMONARY_BLOOD, (p0, p1, p2), (1.5 * r_pa, r_pa, r_pa * 0.95))]
+        tubes = [(AORTIC_BLOOD, (a0, a1, a2), (r_ao * 0.95, r_ao * 1.1, r_ao), VESSEL_WALL_MM),
+                 (PULMONARY_BLOOD, (p0, p1, p2), (1.5 * r_pa, r_pa, r_pa * 0.95), VESSEL_WALL_MM)]
         # veins: the cavae run up and down from the right atrium, the pulmonary veins leave the back
         # of the left atrium towards each lung, the appendage is a blind pouch towards the front left
         atria = heart.atria(0.0)
@@ -128,8 +130,8 @@ class GreatVessels:
         r_cava = float(np.clip(rng.normal(10.0, 1.0), 8.0, 12.5))
         svc0 = ra_c + 0.7 * ra_ax[2] * unit(sup)
         ivc0 = ra_c - 0.7 * ra_ax[2] * unit(sup) - 0.3 * ra_ax[0] * unit(ant)
-        tubes += [(PULMONARY_BLOOD, (svc0, svc0 + 70.0 * unit(sup + 0.1 * rng.normal(size=3))), (r_cava, 0.9 * r_cava)),
-                  (PULMONARY_BLOOD, (ivc0, ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))), (1.1 * r_cava, r_cava))]
+        tubes += [(PULMONARY_BLOOD, (svc0, svc0 + 70.0 * unit(sup + 0.1 * rng.normal(size=3))), (r_cava, 0.9 * r_cava), 0.0),
+                  (PULMONARY_BLOOD, (ivc0, ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))), (1.1 * r_cava, r_cava), 0.0)]
         reach = 0.75 * float(la_ax[:2].mean())
         for side in (1.0, -1.0):
             for tilt in (0.45, -0.35):
@@ -139,11 +141,12 @@ class GreatVessels:
                 # towards the hilum, tapering as it branches into the lung
                 bend = start + 25.0 * unit(d + 0.3 * side * left)
                 end = bend + 35.0 * unit(d + 0.6 * side * left + 0.2 * rng.normal(size=3))
-                tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.8 * r_pv, 2.0)))
+                tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.8 * r_pv, 0.55 * r_pv), 0.0))
         laa0 = la_c + reach * unit(left + 0.8 * ant + 0.5 * sup)
         laa1 = laa0 + 24.0 * unit(ant + 0.6 * left - 0.5 * sup + 0.2 * rng.normal(size=3))
-        tubes.append((AORTIC_BLOOD, (laa0, laa1), (7.0, 2.5)))
-        return cls(tuple((code, tuple(map(tuple, line)), tuple(map(float, radius))) for code, line, radius in tubes))
+        tubes.append((AORTIC_BLOOD, (laa0, laa1), (8.0, 5.0), 0.0))
+        return cls(tuple((code, tuple(map(tuple, line)), tuple(map(float, radius)), float(wall))
+                         for code, line, radius, wall in tubes))
 
     def _moved(self, heart: HeartShape, s: float) -> float:
         return BASE_FOLLOW * (heart.surfaces(s)["base_w_mm"] - heart.surfaces(0.0)["base_w_mm"])
@@ -152,9 +155,9 @@ class GreatVessels:
         """Points within ``margin_mm`` of any vessel's wall at any phase."""
         p = np.asarray(points_hrt, float)
         out = np.zeros(p.shape[:-1], bool)
-        for _, line, radius in self.tubes:
-            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius), VESSEL_WALL_MM + margin_mm)
-            out |= dist <= r + VESSEL_WALL_MM + margin_mm
+        for _, line, radius, wall in self.tubes:
+            dist, r = _polyline_distance(p, np.asarray(line), np.asarray(radius), wall + margin_mm)
+            out |= dist <= r + wall + margin_mm
         return out
 
     def labels(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
@@ -172,11 +175,11 @@ class GreatVessels:
         out = np.zeros(p.shape[:-1], np.uint8)
         swell = 1.0 + 0.06 * np.sin(np.pi * min(max(s, 0.0), 1.0))
         # walls first, then blood, so that where two vessels meet their blood joins
-        dists = [(code, *_polyline_distance(p, np.asarray(line), np.asarray(radius) * swell, VESSEL_WALL_MM))
-                 for code, line, radius in self.tubes]
-        for _, dist, r in dists:
-            out[dist <= r + VESSEL_WALL_MM] = VESSEL_WALL
-        for code, dist, r in dists:
+        dists = [(code, wall, *_polyline_distance(p, np.asarray(line), np.asarray(radius) * swell, wall))
+                 for code, line, radius, wall in self.tubes]
+        for _, wall, dist, r in dists:
+            out[dist <= r + wall] = VESSEL_WALL
+        for code, _, dist, r in dists:
             out[dist <= r] = code
         return out
 
