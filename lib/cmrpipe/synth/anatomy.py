@@ -327,7 +327,8 @@ class HeartShape:
         offset = max(ATRIUM_OFFSET, float(np.sqrt(1.0 - min(1.0, annulus / la_axes[0]) ** 2)))
         tricuspid = base - TRICUSPID_OFFSET_MM
         return {"la": ((0.0, 0.0, base + offset * la_c), la_axes),
-                "ra": ((RA_U * g["a_epi_mm"], 0.0, tricuspid + ATRIUM_OFFSET * ra_c), (0.78 * a * fill, 0.85 * a * fill, ra_c))}
+                "ra": ((RA_U * g["a_epi_mm"], 0.0, tricuspid + ATRIUM_OFFSET * ra_c),
+                       (0.78 * a * fill, 0.85 * a * fill, ra_c))}
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV crescent at a phase: its greatest thickness outside the LV epicardium, its angular

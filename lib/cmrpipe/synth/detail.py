@@ -130,8 +130,10 @@ class GreatVessels:
         r_cava = float(np.clip(rng.normal(10.0, 1.0), 8.0, 12.5))
         svc0 = ra_c + 0.7 * ra_ax[2] * unit(sup)
         ivc0 = ra_c - 0.7 * ra_ax[2] * unit(sup) - 0.3 * ra_ax[0] * unit(ant)
-        tubes += [(PULMONARY_BLOOD, (svc0, svc0 + 70.0 * unit(sup + 0.1 * rng.normal(size=3))), (r_cava, 0.9 * r_cava), 0.0),
-                  (PULMONARY_BLOOD, (ivc0, ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))), (1.1 * r_cava, r_cava), 0.0)]
+        svc1 = svc0 + 70.0 * unit(sup + 0.1 * rng.normal(size=3))
+        ivc1 = ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))
+        tubes += [(PULMONARY_BLOOD, (svc0, svc1), (r_cava, 0.9 * r_cava), 0.0),
+                  (PULMONARY_BLOOD, (ivc0, ivc1), (1.1 * r_cava, r_cava), 0.0)]
         reach = 0.75 * float(la_ax[:2].mean())
         for side in (1.0, -1.0):
             for tilt in (0.45, -0.35):
