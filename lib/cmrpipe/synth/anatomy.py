@@ -89,7 +89,7 @@ class Perturbation:
         the base (the mitral annulus is narrower than the ventricle below it).
         """
         xi = np.asarray(xi)
-        profile = np.sqrt(1 - xi**2) if self.power == 2.0 else (1 - xi**self.power) ** (1.0 / self.power)
+        profile = (1 - xi**self.power) ** (1.0 / self.power)
         return profile * (1 + self.at(cos_t, sin_t, xi)) * taper(xi, self.basal_taper)
 
     def __call__(self, theta: np.ndarray, xi: np.ndarray) -> np.ndarray:
@@ -274,7 +274,7 @@ class HeartShape:
         j = np.flatnonzero((w > base - 3.0) & (w < base + 1.05 * AV_GROOVE_MM))
         cos_j, sin_j = cos_t[j], sin_t[j]
         r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_j, sin_j, 0.0)
-        annulus = g["a_endo_mm"] * self.endo_delta.radius_factor(cos_j, sin_j, 0.0)
+        annulus = self.annulus_mm(g, cos_j, sin_j)
         groove[j[(rho[j] >= annulus)
                  & (np.hypot((rho[j] - r_epi_base) / (GROOVE_FAT_MM + 1.0),
                              (w[j] - base - 0.35 * AV_GROOVE_MM) / (0.7 * AV_GROOVE_MM)) <= 1.0)]] = True
@@ -294,6 +294,11 @@ class HeartShape:
             lab[c[d2 <= radius**2]] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
+
+    def annulus_mm(self, g: dict, cos_t: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
+        """The mitral annulus's radius (the endocardium at the base, mm) in the direction ``(cos_t, sin_t)``,
+        for the surfaces ``g`` of a phase (:meth:`surfaces`)."""
+        return g["a_endo_mm"] * self.endo_delta.radius_factor(cos_t, sin_t, 0.0)
 
     def in_rv_cavity(self, points_hrt: np.ndarray, s: float) -> np.ndarray:
         """Whether each point lies in the RV crescent at contraction ``s`` (its label below the tricuspid
@@ -378,7 +383,7 @@ class HeartShape:
         g = self.surfaces(s)
         pts = []
         for th in (plane_theta, plane_theta + np.pi):
-            r = g["a_endo_mm"] * float(self.endo_delta.radius_factor(np.cos(th), np.sin(th), 0.0))
+            r = float(self.annulus_mm(g, np.cos(th), np.sin(th)))
             pts.append([r * np.cos(th), r * np.sin(th), g["base_w_mm"]])
         return np.array(pts)
 

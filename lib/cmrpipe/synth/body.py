@@ -90,19 +90,20 @@ class Chest:
         """
         p = np.asarray(points_lps, np.float32)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        # the trunk's outline is widest at the heart and narrows above and below it (a barrel, not a
+        # cylinder); the organs inside keep their places (``width``, ``depth``)
         width, depth = self.half_width_mm, self.half_depth_mm
-        # the trunk is widest at the heart and narrows above and below it (a barrel, not a cylinder)
         barrel = np.float32(1.0) - BARREL * ((z - np.float32(self.heart_centre_lps[2])) / np.float32(120.0)) ** 2
         barrel = np.clip(barrel, 0.9, None)
-        width, depth = width * barrel, depth * barrel
-        rho = np.hypot(x / width, y / depth)
+        outline_width, outline_depth = width * barrel, depth * barrel
+        rho = np.hypot(x / outline_width, y / outline_depth)
         safe = np.maximum(rho, 1e-6)
-        cos_t, sin_t = x / width / safe, y / depth / safe   # sin_t > 0: posterior
+        cos_t, sin_t = x / outline_width / safe, y / outline_depth / safe   # sin_t > 0: posterior
         wobble = 1.0 + _harmonics(cos_t, sin_t, self.outline_amp, self.outline_phase, first=2)
         # distance-like coordinate: 1 on the skin, 0 at the centre, flatter behind
-        ay = np.abs(y) / depth
-        level = np.sqrt((x / width) ** 2 + np.where(y > 0, ay * ay * ay, ay * ay)) / wobble
-        to_mm = np.hypot(width * cos_t, depth * sin_t)  # the radius in this direction: depth below the skin in mm
+        ay = np.abs(y) / outline_depth
+        level = np.sqrt((x / outline_width) ** 2 + np.where(y > 0, ay * ay * ay, ay * ay)) / wobble
+        to_mm = np.hypot(outline_width * cos_t, outline_depth * sin_t)  # the radius this way: depth below the skin
 
         fat = self.fat_mm * np.clip(1.0 + FAT_LATERAL_GAIN * cos_t**2
                                     + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase), 0.3, None)
@@ -127,8 +128,6 @@ class Chest:
         dome = self._diaphragm_z(x, y)
         above = z > dome
         # the mediastinum: a band down the middle from the sternum to the spine
-        outline_depth = depth
-        width, depth = self.half_width_mm, self.half_depth_mm  # the organs inside keep their places
         spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
         mediastinum = (np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < 20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
                        + 5.0 * np.cos(y / 17.0 + z / 31.0))

@@ -250,7 +250,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     """
     g = heart.surfaces(s)
     rv = heart._rv(g, s)
-    base, a_en = g["base_w_mm"], g["a_endo_mm"]
+    base = g["base_w_mm"]
     out = np.zeros(lab.shape, bool)
     p = np.asarray(points_hrt, float)
     cand = ((lab == BACKGROUND) | (lab == LA_CAVITY) | (lab == RA_CAVITY)) & (p[..., 2] > rv["top"] - 2.0)
@@ -268,7 +268,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     wall = la_shell | ra_shell
     if valves_closed:
         rho, cos_t, sin_t = polar(u, v)
-        annulus = a_en * heart.endo_delta.radius_factor(cos_t, sin_t, 0.0)
+        annulus = heart.annulus_mm(g, cos_t, sin_t)
         mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (rho < annulus)
         below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
         # the tricuspid valve: the bottom of the right atrium, where the RV cavity lies just under it
@@ -299,7 +299,7 @@ def _open_mitral_leaflets(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: 
     u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
     rho, cos_t, sin_t = polar(u, v)
     depth = base - w
-    annulus = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, 0.0)
+    annulus = heart.annulus_mm(g, cos_t, sin_t)
     facing = cos_t * np.cos(MITRAL_AORTIC_ANGLE) + sin_t * np.sin(MITRAL_AORTIC_ANGLE)
     length = 14.0 + 8.0 * np.clip(facing, 0.0, None)
     leaflet = annulus - 1.5 - 0.3 * depth
