@@ -655,20 +655,34 @@ def test_display_axes_put_up_at_the_top_and_right_on_the_right():
         assert row @ [0.0, -1.0, 0.0] < 0 and col @ [1.0, 0.0, 0.0] > 0
 
 
-def test_no_lung_between_the_heart_and_the_front_of_the_chest():
+def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spine():
     from cmrpipe.synth import body
+    from cmrpipe.synth.cohort import HEART_DIAPHRAGM_CLEARANCE_MM, HEART_WALL_CLEARANCE_MM
 
-    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
-    for index in range(3):
-        chest = make_subject(config, "mesa", index)["chest"]
-        hx, hy, hz = chest.heart_centre_lps
-        t = np.linspace(0.0, 1.0, 200)[:, None]
-        front = np.array([0.75 * hx, -chest.half_depth_mm, hz])  # straight ahead, a little towards the midline
-        line = np.array([hx, hy, hz]) + t * (front - np.array([hx, hy, hz]))
-        assert not (chest.labels(line) == body.LUNG).any()
-        # the left lung beside the heart
-        lateral = np.array([[hx + f * chest.pericardium_radius_mm, hy, hz] for f in np.linspace(1.1, 2.0, 10)])
-        assert (chest.labels(lateral) == body.LUNG).any()
+    config = config_for("smoke", seed=4, n_subjects=4, **TINY)
+    for protocol_name in ("mesa", "ukb"):
+        for index in range(4):
+            s = make_subject(config, protocol_name, index)
+            heart, pose, chest = s["heart"], s["pose"], s["chest"]
+            base = heart.surfaces(0.0)["base_w_mm"]
+            axis = np.arange(-110.0, 110.0, 2.0)
+            grid = np.stack(np.meshgrid(axis, axis, np.arange(-5.0, base + 45.0, 2.0), indexing="ij"), -1)
+            grid = grid.reshape(-1, 3)
+            points = pose.to_lps(grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND])
+            # no heart inside the chest wall, the spine, the aorta or the abdomen
+            tissue = chest.labels(points)
+            assert not np.isin(tissue, (body.AIR, body.SUBCUT_FAT, body.MUSCLE, body.RIB, body.STERNUM, body.SPINE,
+                                        body.DISC, body.AORTA, body.LIVER, body.STOMACH, body.DIAPHRAGM)).any()
+            # ...yet against the wall and on the diaphragm: a few mm further forwards or down meets them
+            ahead = chest.labels(points - [0.0, HEART_WALL_CLEARANCE_MM + 2.0, 0.0])
+            assert np.isin(ahead, (body.MUSCLE, body.RIB, body.STERNUM, body.SUBCUT_FAT)).any()
+            below = chest.labels(points - [0.0, 0.0, HEART_DIAPHRAGM_CLEARANCE_MM + 2.0])
+            assert (below == body.DIAPHRAGM).any()
+            # with the lung beside it
+            hx, hy, hz = chest.heart_centre_lps
+            a_epi = heart.surfaces(0.0)["a_epi_mm"]
+            lateral = np.array([[hx + f * a_epi, hy, hz] for f in np.linspace(1.1, 2.5, 15)])
+            assert (chest.labels(lateral) == body.LUNG).any()
 
 
 def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_lower_tricuspid_annulus():
@@ -676,8 +690,10 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     heart = make_subject(config, "ukb", 0)["heart"]
     g = heart.surfaces(0.0)
     base, c_epi, a_epi = g["base_w_mm"], g["c_epi_mm"], g["a_epi_mm"]
-    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, 0.2 * c_epi], (40000, 3))
-    assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()  # no RV near the LV apex
+    rv_apex_w = base - anatomy.RV_LENGTH * c_epi
+    assert 0.1 * c_epi < rv_apex_w < 0.3 * c_epi
+    points = np.random.default_rng(0).uniform([-80, -80, 0], [120, 80, rv_apex_w], (40000, 3))
+    assert not (heart.labels(points, 0.0) == anatomy.RV_CAVITY).any()  # no RV between its apex and the LV apex
     assert (heart.labels(points, 0.0) == anatomy.LV_MYO).any()
 
     grid = np.arange(-90.0, 110.0, 0.5)
@@ -694,7 +710,7 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     angle = np.degrees(np.arctan2(vv[rv], uu[rv]))
     # a crescent on the septal side, between the insertion points (not a balloon round the LV)
     assert np.abs(angle).max() < np.degrees(anatomy.RV_HALF_ANGLE) + 3.0
-    assert np.abs(vv[rv]).max() < 1.15 * a_epi
+    assert np.abs(vv[rv]).max() < 1.3 * a_epi
     insertions = heart.rv_insertions_hrt(0.0, base - 0.4 * c_epi)
     assert np.allclose(np.abs(np.degrees(np.arctan2(insertions[:, 1], insertions[:, 0]))),
                        np.degrees(anatomy.RV_HALF_ANGLE))
@@ -800,3 +816,112 @@ def test_the_left_atrium_sits_on_the_annulus_at_every_phase():
             annulus = g["a_endo_mm"] * (1.0 - heart.endo_delta.basal_taper)
             assert cut <= annulus + 1e-9
             assert au > annulus  # wider above the annulus
+
+
+def test_the_rv_is_about_as_large_as_the_lv_and_ejects_less():
+    """UK Biobank reference (Petersen 2017): RVEDV about 1.1 LVEDV, RVEF a few points below LVEF. The
+    crescent holds the RV's inflow and body only (its outflow tract is drawn in the images, not labelled),
+    so a little less here."""
+    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
+    for index in range(3):
+        heart = make_subject(config, "ukb", index)["heart"]
+        base = heart.surfaces(0.0)["base_w_mm"]
+        step = 1.5
+        axis = np.arange(-110.0, 110.0, step)
+        grid = np.stack(np.meshgrid(axis, axis, np.arange(-5.0, base, step), indexing="ij"), -1)
+        ml = {}
+        for s in (0.0, 1.0):
+            lab = heart.labels(grid, s)
+            ml[s] = (np.isin(lab, anatomy.LV_BLOOD_POOL).sum() * step**3 / 1000.0,
+                     (lab == anatomy.RV_CAVITY).sum() * step**3 / 1000.0)
+        (lv_ed, rv_ed), (lv_es, rv_es) = ml[0.0], ml[1.0]
+        assert 0.6 < rv_ed / lv_ed < 1.3
+        assert 0.45 < 1 - rv_es / rv_ed < 0.65
+        assert 1 - rv_es / rv_ed < 1 - lv_es / lv_ed + 0.05
+
+
+def test_coronary_arteries_run_along_the_ventricles_off_their_walls():
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    points = np.random.default_rng(0).uniform([-60, -60, 0], [110, 60, 130], (300000, 3))
+    for s in (0.0, 1.0):
+        lab = heart.labels(points, s)
+        arteries = detail.coronary_arteries(heart, points, lab, s)
+        assert arteries.sum() > 50
+        assert set(np.unique(lab[arteries])) <= {anatomy.BACKGROUND, anatomy.EPI_FAT}
+        # every one of them within a few mm of the ventricles' walls
+        steps = np.random.default_rng(1).normal(size=(3000, 3))
+        steps *= np.random.default_rng(2).uniform(0.5, 6.0, (3000, 1)) / np.linalg.norm(steps, axis=1)[:, None]
+        for point in points[arteries][:200]:
+            assert np.isin(heart.labels(point + steps, s), (anatomy.LV_MYO, anatomy.RV_WALL)).any()
+
+
+def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=2, **TINY)
+    for index in range(2):
+        chest = make_subject(config, "mesa", index)["chest"]
+        for x in (-0.5 * chest.half_width_mm, 0.45 * chest.half_width_mm):  # under the right and left domes
+            z = np.arange(-300.0, 150.0, 0.5)
+            lab = chest.labels(np.stack([np.full_like(z, x), np.zeros_like(z), z], -1))
+            top = np.flatnonzero(np.isin(lab, (body.LIVER, body.STOMACH))).max()
+            above = lab[top + 1: top + 1 + int(body.DIAPHRAGM_MM / 0.5)]
+            assert (above == body.DIAPHRAGM).all()  # the diaphragm's muscle, a few mm thick
+            assert lab[top + 1 + int(body.DIAPHRAGM_MM / 0.5) + 2] == body.LUNG
+
+
+def test_breasts_only_for_women_on_the_front_of_the_chest():
+    from dataclasses import replace
+
+    from cmrpipe.synth import body
+
+    rng = np.random.default_rng(0)
+    assert body.Chest.breast_height_mm("M", 30.0, rng) == 0.0
+    heights = [body.Chest.breast_height_mm("F", bmi, np.random.default_rng(1)) for bmi in (20.0, 35.0)]
+    assert 0.0 < heights[0] < heights[1]
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    chest = replace(make_subject(config, "mesa", 0)["chest"], breast_mm=40.0, outline_amp=(0.0, 0.0, 0.0))
+    x = body.BREAST_X * chest.half_width_mm
+    z = chest.heart_centre_lps[2] - body.BREAST_BELOW_HEART_MM
+    y = np.arange(-chest.half_depth_mm - 60.0, -chest.half_depth_mm + 20.0, 0.5)
+    for side in (-1.0, 1.0):
+        line = np.stack([np.full_like(y, side * x), y, np.full_like(y, z)], -1)
+        with_breasts = chest.labels(line)
+        without = replace(chest, breast_mm=0.0).labels(line)
+        added = (with_breasts != body.AIR) & (without == body.AIR)
+        assert 25.0 < added.sum() * 0.5 < 1.2 * 40.0  # mm of breast in front of the chest wall
+        assert set(np.unique(with_breasts[added])) <= {body.SUBCUT_FAT, body.SOFT_TISSUE}
+        assert (with_breasts[~added] == without[~added]).all()
+
+
+def test_the_heart_lies_as_in_a_chest_the_long_axis_about_30_degrees_above_the_transverse_plane():
+    from cmrpipe.synth import render
+
+    poses = [render.Pose.random(np.random.default_rng([0, i])) for i in range(300)]
+    elevation = np.degrees([np.arcsin(p.axes_lps[2, 2]) for p in poses])
+    assert 20.0 < np.median(elevation) < 40.0 and elevation.min() > 0.0
+    # the RV lies a little below the LV, so the 2CH plane (normal u) leans off the vertical
+    lean = np.degrees([np.arcsin(abs(p.axes_lps[2, 0])) for p in poses])
+    assert 8.0 < np.median(lean) < 30.0
+
+
+def test_flow_jets_darken_the_lv_blood_along_the_inflow_and_outflow_only_while_blood_moves():
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    points = np.random.default_rng(0).uniform([-60, -60, 0], [60, 60, 130], (200000, 3))
+    lab = heart.labels(points, 0.3)
+    assert not detail.flow_jets(heart, points, lab, 0.3, 0.0, 0.0).any()  # no flow, no jet
+    base = heart.surfaces(0.3)["base_w_mm"]
+    for filling, ejection in ((1.0, 0.0), (0.0, 1.0)):
+        jet = detail.flow_jets(heart, points, lab, 0.3, filling, ejection)
+        assert jet.max() > 0.5 and (jet[lab != anatomy.LV_CAVITY] == 0).all() and (jet <= 1).all()
+        strong = points[jet > 0.5]
+        assert np.median(strong[:, 2]) > base - 30.0  # towards the base (the valves), not at the apex
+    # the inflow runs down the long axis; the outflow leans towards the aortic root
+    inflow = points[detail.flow_jets(heart, points, lab, 0.3, 1.0, 0.0) > 0.5]
+    assert np.hypot(inflow[:, 0], inflow[:, 1]).max() < 8.0

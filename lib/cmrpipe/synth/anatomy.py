@@ -46,20 +46,22 @@ LV_BLOOD_POOL = (LV_CAVITY, PAPILLARY)
 """Labels inside the endocardial surface: papillary muscles count as blood pool (cavity
 volume) and not as myocardium (mass), as in the UK Biobank reference contours."""
 
-LA_LENGTH, RA_LENGTH = 0.38, 0.40  # long semi-axes of the atria, fractions of the LV's endocardial one
+LA_LENGTH, RA_LENGTH = 0.32, 0.34  # long semi-axes of the atria, fractions of the LV's endocardial one
 ATRIUM_OFFSET = 0.45  # an atrium's centre lies this many of its long semi-axes above the base
 ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
-PAPILLARY_CENTRE = 0.82  # a papillary muscle's axis, fraction of the endocardial radius in its direction
-RV_LENGTH = 0.8  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of the LV apex)
-RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
+PAPILLARY_CENTRE = 0.78  # a papillary muscle's axis, fraction of the endocardial radius in its direction
+RV_LENGTH = 0.85  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
+RV_THICKNESS = 1.2  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
-RV_ROUNDNESS = 0.5  # exponent of the crescent's profile between the insertion points (smaller: blunter)
-RV_RADIAL_SHORTENING = 0.35  # the free wall's systolic movement towards the septum, fraction of the reach
+RV_FULLNESS = 0.4  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
+RV_ROUNDNESS = 1.0  # exponent of the crescent's profile between the insertion points (smaller: blunter)
+RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
 RV_FAT_MM = 3.0  # fat over the RV free wall, where there is some
+APICAL_FAT_MM = 2.5  # the fat cap over the LV apex
 TRICUSPID_OFFSET_MM = 8.0  # the tricuspid annulus lies this far apical of the mitral annulus (the base)
 RA_U = 1.25  # the right atrium's centre lies this many LV epicardial radii along u
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
@@ -240,11 +242,13 @@ class HeartShape:
         r_epi, xi_ep = radius(g["a_epi_mm"], g["c_epi_mm"], self.epi_delta)
         r_endo, _ = radius(g["a_endo_mm"], g["c_endo_mm"], self.endo_delta)
 
-        # epicardial fat: a thin layer in patches outside the LV epicardium (thicker at the base, absent
-        # over about a third of the circumference)
+        # epicardial fat outside the LV epicardium: two patches, thicker towards the base, over about a third
+        # of the circumference, and a cap over the apex; the rest of the epicardium is bare
         cos2 = cos_t**2 - sin_t**2
         sin2 = 2 * sin_t * cos_t
-        fat_mm = np.clip(2.5 * (1.2 - xi_ep) * (0.3 + cos2 * 0.765 - sin2 * 0.644), 0.0, None)
+        patches = (cos2 * 0.765 - sin2 * 0.644 - 0.4) / 0.6  # cos(2 theta + 40 degrees), above 0.4
+        fat_mm = (np.clip(3.0 * (1.2 - xi_ep) * patches, 0.0, None)
+                  + APICAL_FAT_MM * np.clip((xi_ep - 0.8) / 0.2, 0.0, 1.0))
         lab[(rho <= r_epi + fat_mm) & (r_epi > 0)] = EPI_FAT
 
         # right ventricle: a crescent wrapped round the septal side of the LV epicardium, with its wall;
@@ -255,7 +259,7 @@ class HeartShape:
                            & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
         cos_k, w_k, gap_k = cos_t[k], w[k], rv_gap[k]
         # fat in patches over the RV free wall (cos 3 theta by recurrence)
-        patch = ((4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0) > -0.2) & (w_k <= rv["top"])
+        patch = ((4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0) > 0.2) & (w_k <= rv["top"])
         lab[k[patch & (gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + RV_FAT_MM))]] = EPI_FAT
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)]] = RV_WALL
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
@@ -350,14 +354,14 @@ class HeartShape:
         """How far (mm) the RV reaches outside the LV epicardium at angle ``theta`` (from ``cos_t``)
         and height ``w``; 0 where there is no RV. ``grow_mm`` enlarges it by that much all round.
 
-        The reach is ``thickness * (1 - z) * (1 + 0.6 z) * profile(theta)``, ``z`` the fraction of the
+        The reach is ``thickness * (1 - z) * (1 + RV_FULLNESS z) * profile(theta)``, ``z`` the fraction of the
         way from the tricuspid annulus to the RV apex (broad at the annulus, narrowing to a point:
         the triangle of the four-chamber view) and ``profile`` a crescent, 1 on ``u`` and 0 at the
         insertion points.
         """
         z = (rv["top"] - w) / (rv["length"] + grow_mm)
         zc = np.clip(z, 0.0, 1.0)
-        along = np.where((z >= -grow_mm / rv["length"]) & (z < 1.0), (1.0 - zc) * (1.0 + 0.6 * zc), 0.0)
+        along = np.where((z >= -grow_mm / rv["length"]) & (z < 1.0), (1.0 - zc) * (1.0 + RV_FULLNESS * zc), 0.0)
         cos_edge = np.cos(rv["half_angle"] + grow_mm / rv["radius"])
         around = np.clip((cos_t - cos_edge) / (1.0 - cos_edge), 0.0, None) ** RV_ROUNDNESS
         shape = along * around

@@ -4,16 +4,16 @@ The body outline is rounder in front and flatter behind, with a slightly irregul
 contour; under the skin lies a subcutaneous fat layer of uneven thickness, then the
 chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
 the spine behind) with the ribs in them. Inside the thoracic cavity are the two
-lungs either side of the mediastinum (the pericardial sac around the heart, the
-anterior mediastinal fat behind the sternum, and no lung between the front of the heart
-and the chest wall, against which the heart lies), the vertebral body with the spinal
+lungs either side of the mediastinum (the heart, which lies against the chest wall, and
+the anterior mediastinal fat behind the sternum), the vertebral body with the spinal
 canal behind it, and the descending aorta beside the spine. Below the dome-shaped
-diaphragm lie the liver (right, with its left lobe across the midline), the
+diaphragm (a sheet of muscle on which the heart rests) lie the liver (right, with its left lobe across the midline), the
 stomach (left, with a gas cap) and the spleen (left, posterior). The vertebral
 column has intervertebral discs between its bodies, and the arms lie beside the
 chest (fat, muscle and the humerus), so that the body fills most of a cine field of
-view. The chest does not move with the cardiac cycle; breath-hold misregistration
-moves it with the heart.
+view. Women's breasts lie on the front of the chest, over the heart (fat round a core of
+glandular tissue), flattened as the subject lies supine under the anterior coil. The chest
+does not move with the cardiac cycle; breath-hold misregistration moves it with the heart.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-(AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, PERICARDIAL, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW) = range(18)
+(AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM) = range(18)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
-               "spine": SPINE, "pericardial": PERICARDIAL, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
+               "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
-               "disc": DISC, "marrow": MARROW}
+               "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM}
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs
@@ -36,6 +36,7 @@ VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
 DOME_HEIGHT_MM = 34.0        # rise of each hemidiaphragm above its rim
+DIAPHRAGM_MM = 4.0           # thickness of the diaphragm's muscle
 VERTEBRA_PITCH_MM = 28.0     # head-foot distance between intervertebral discs
 DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc
 ARM_GAP_MM = 12.0            # between the chest wall and the arm
@@ -45,16 +46,20 @@ HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
-ANTERIOR_CONTACT = 0.9       # half-width of the lung-free band in front of the heart, fraction of the pericardial radius
+BREAST_X = 0.5              # a breast's centre lies this fraction of the half-width from the midline
+BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, head-foot
+BREAST_BELOW_HEART_MM = 25.0  # its centre lies this far below the heart's centre
 
 
 @dataclass(frozen=True)
 class Chest:
-    """Sizes and positions of the chest's parts (mm, LPS); ``heart_centre_lps`` places the pericardium.
+    """Sizes and positions of the chest's parts (mm, LPS); ``heart_centre_lps`` is the heart's centre
+    (the coils, the breasts and the trunk's widest part are placed by it).
 
     ``outline_amp`` and ``outline_phase`` (harmonics 2-4 of the body outline, fractions of its
     radius) and ``fat_amp``/``fat_phase`` (harmonics 1-3 of the subcutaneous fat thickness)
     make the body irregular; zero gives a smooth outline and an even fat layer.
+    ``breast_mm`` is how far each breast rises from the chest wall (0: none).
     """
 
     half_width_mm: float
@@ -62,11 +67,11 @@ class Chest:
     fat_mm: float
     diaphragm_z_mm: float
     heart_centre_lps: tuple[float, float, float]
-    pericardium_radius_mm: float
     outline_amp: tuple[float, ...] = (0.0, 0.0, 0.0)
     outline_phase: tuple[float, ...] = (0.0, 0.0, 0.0)
     fat_amp: tuple[float, ...] = (0.0, 0.0, 0.0)
     fat_phase: tuple[float, ...] = (0.0, 0.0, 0.0)
+    breast_mm: float = 0.0
 
     @classmethod
     def irregularity(cls, rng: np.random.Generator) -> dict:
@@ -75,6 +80,13 @@ class Chest:
                 "outline_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3)),
                 "fat_amp": tuple(float(a) for a in rng.normal(0.0, 0.4, 3)),
                 "fat_phase": tuple(float(p) for p in rng.uniform(0, 2 * np.pi, 3))}
+
+    @staticmethod
+    def breast_height_mm(sex: str, bmi: float, rng: np.random.Generator) -> float:
+        """How far a subject's breasts rise from the chest wall, supine (mm): 0 for men; for women
+        about 30 mm, more with body mass index."""
+        height = rng.normal(30.0, 10.0) + 1.2 * (bmi - 27.0)
+        return float(np.clip(height, 8.0, 70.0)) if sex == "F" else 0.0
 
     def labels(self, points_lps: np.ndarray) -> np.ndarray:
         """Body label at each point.
@@ -125,22 +137,26 @@ class Chest:
         rib = np.cos(2 * np.pi * (z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM) > 0.7
         out[rib_zone & rib] = RIB
 
-        dome = self._diaphragm_z(x, y)
+        dome = self.diaphragm_z(x, y)
         above = z > dome
-        # the mediastinum: a band down the middle from the sternum to the spine
+        out[cavity & ~above & (z > dome - DIAPHRAGM_MM)] = DIAPHRAGM
         spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
-        mediastinum = (np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < 20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
-                       + 5.0 * np.cos(y / 17.0 + z / 31.0))
+        # the mediastinum: a band down the middle from the sternum to the spine, wider behind and narrowing in
+        # front of the heart to where the two lungs nearly meet behind the sternum (a triangle of fat there,
+        # not a straight bar)
+        half_width = (20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
+                      - 14.0 * np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0) + 5.0 * np.cos(y / 17.0 + z / 31.0))
+        mediastinum = np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < half_width
         out[cavity & above & ~mediastinum] = LUNG
         anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
         out[anterior_fat] = MED_FAT
-        # the heart lies against the front of the chest: no lung between it and the sternum's left edge
-        out[cavity & above & (self._to_front_mm(x, y, z) < ANTERIOR_CONTACT * self.pericardium_radius_mm)] = MED_FAT
-        # the abdomen below the diaphragm
-        below = cavity & ~above
-        # the liver's edges wander (no straight cut)
-        liver = below & ((x < 0.1 * width + 18.0 * np.sin(y / 35.0 + z / 60.0))
-                         | ((y < -0.3 * depth + 12.0 * np.sin(x / 30.0)) & (x < 0.3 * width + 15.0 * np.cos(y / 40.0))))
+        # the abdomen below the diaphragm's muscle
+        below = cavity & (z <= dome - DIAPHRAGM_MM)
+        # the liver fills the right and reaches furthest left in front (its left lobe), behind one curved
+        # edge that wanders in and out (no straight cut, no corner)
+        liver_edge = (0.1 * width + 0.3 * width * np.exp(-(((y + 0.45 * depth) / (0.4 * depth)) ** 2))
+                      + 12.0 * np.sin(y / 29.0 + z / 41.0) + 5.0 * np.sin(y / 11.0 - z / 17.0 + 1.3))
+        liver = below & (x < liver_edge)
         out[liver] = LIVER
         sq = ((x - 0.42 * width) / (0.28 * width)) ** 2 + ((y + 0.1 * depth) / (0.42 * depth)) ** 2
         stomach = below & ~liver & (sq <= 1.0)
@@ -161,19 +177,43 @@ class Chest:
         # descending aorta: left-anterior of the vertebral body
         ao = np.hypot(x - 29.0, y - spine_y + 10.0) <= DESCENDING_AORTA_RADIUS_MM
         out[ao & (z > self.diaphragm_z_mm - 60.0)] = AORTA
-        # pericardial sac (mediastinal tissue around the heart)
-        hx, hy, hz = self.heart_centre_lps
-        d = np.sqrt((x - hx) ** 2 + (y - hy) ** 2 + ((z - hz) / 1.25) ** 2)
-        out[d <= self.pericardium_radius_mm] = PERICARDIAL
+        if self.breast_mm > 0:
+            self._breasts(out, x, y, z, (level - 1.0) * to_mm)
         self._arms(out, x, y, level)
         return out
 
-    def _to_front_mm(self, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """Distance (mm) from the segment that runs from the heart's centre forwards to the chest wall."""
-        hx, hy, hz = self.heart_centre_lps
-        dx, dy = 0.5 * hx - hx, -self.half_depth_mm - hy  # towards the front, half-way back to the midline
-        t = np.clip(((x - hx) * dx + (y - hy) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-        return np.sqrt((x - hx - t * dx) ** 2 + (y - hy - t * dy) ** 2 + ((z - hz) / 1.25) ** 2)
+    def front_wall_y_mm(self, x: np.ndarray, z: np.ndarray, step_mm: float = 1.0) -> np.ndarray:
+        """Where the anterior chest wall begins (its inner surface, LPS y in mm) at each ``(x, z)``.
+
+        Found by walking forwards from just in front of the spine until the first point of chest-wall
+        tissue (muscle, rib, sternum or fat); NaN where there is none.
+        """
+        x, z = np.broadcast_arrays(np.asarray(x, float), np.asarray(z, float))
+        y = np.arange(-0.2 * self.half_depth_mm, -1.3 * self.half_depth_mm - 60.0, -step_mm)
+        line = np.stack(np.broadcast_arrays(x[..., None], y, z[..., None]), -1)
+        wall = np.isin(self.labels(line), (MUSCLE, RIB, STERNUM, SUBCUT_FAT))
+        first = np.argmax(wall, axis=-1)
+        return np.where(wall.any(axis=-1), y[first], np.nan)
+
+    def _breasts(self, out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray,
+                 outside_mm: np.ndarray) -> None:
+        """Write the breasts (mounds in front of the chest, ``outside_mm`` beyond its skin) into ``out`` in place.
+
+        Each is a mound of fat up to ``breast_mm`` high over an elliptical footprint, flattening out
+        towards its edge (no step where it meets the chest); its central part
+        holds glandular tissue (soft tissue) with irregular margins.
+        """
+        front = (y < 0) & (outside_mm > 0)
+        rx, rz = BREAST_RADII_MM
+        bz = self.heart_centre_lps[2] - BREAST_BELOW_HEART_MM
+        for side in (-1.0, 1.0):
+            q = ((x - side * BREAST_X * self.half_width_mm) / rx) ** 2 + ((z - bz) / rz) ** 2
+            height = self.breast_mm * np.clip(1.0 - q, 0.0, None) ** 1.5
+            breast = front & (outside_mm <= height)
+            out[breast] = SUBCUT_FAT
+            lobules = np.sin(x / 7.0 + z / 11.0) + np.sin(y / 5.0 - x / 13.0) + np.sin(z / 6.0 + y / 9.0)
+            core = q / 0.4 + ((outside_mm / self.breast_mm - 0.35) / 0.3) ** 2 + 0.3 * lobules
+            out[breast & (core < 1.0)] = SOFT_TISSUE
 
     def _arms(self, out: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray) -> None:
         """Write the two arms (beside the chest, outside its outline) into ``out`` in place."""
@@ -196,8 +236,8 @@ class Chest:
         lab[bone <= HUMERUS_RADIUS_MM - HUMERUS_CORTEX_MM] = MARROW
         out[outside] = lab
 
-    def _diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Height of the diaphragm (mm): two domes, the right one higher, lowest at the rim."""
+    def diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Height of the diaphragm's upper surface (mm): two domes, the right one higher, lowest at the rim."""
         width, depth = self.half_width_mm, self.half_depth_mm
         right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
         # the left dome peaks under the heart, which rests on it

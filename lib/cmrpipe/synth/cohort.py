@@ -46,7 +46,7 @@ import pandas as pd
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, detail, faults, inlinevf, labels, render, subjects
+from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, render, subjects
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
@@ -54,7 +54,6 @@ from cmrpipe.synth.protocols import Protocol, protocol
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
-PERICARDIUM_RADIUS = 0.95  # radius of the pericardial sac's mediastinal tissue, in ED epicardial semi-axes
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -95,7 +94,13 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 8
+GENERATOR_VERSION = 9
+# v9: the heart fitted in the chest (against the front wall, on the diaphragm, clear of the spine and the aorta,
+# the chest deepened where it would not fit; v8 hearts reached into the chest wall, the liver and the spine); a
+# larger RV crescent that ejects less; shorter atria; the long axis about 30 degrees above the transverse plane
+# and the RV a little below the LV; no pericardial sphere (a grey spike at the lateral AV groove); short, blunt
+# pulmonary veins high on the left atrium; the diaphragm's muscle; a liver with one curved edge; women's breasts;
+# coronary arteries; flow jets; sparser epicardial fat and trabeculae; the anterior mediastinum a triangle
 # v8: the veins and the left atrial appendage drawn without a wall and with blunter ends (v7 showed grey spikes
 # where the pulmonary veins tapered)
 # v7: the RV a crescent round the septum that narrows to its apex, under a tricuspid annulus 8 mm apical of the
@@ -230,10 +235,14 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     heart = subjects.heart_for(info, rng)
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
+    bmi = info["weight_kg"] / (info["height_cm"] / 100.0) ** 2
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
                   heart_centre_lps=tuple(map(float, centre)),
-                  pericardium_radius_mm=float(PERICARDIUM_RADIUS * heart.surfaces(0.0)["a_epi_mm"]), **Chest.irregularity(look))
+                  **Chest.irregularity(look),
+                  breast_mm=Chest.breast_height_mm(info["sex"], bmi, look))
+    # the heart lies against the front of the chest and on the diaphragm
+    pose, chest = seat_heart(heart, pose, chest)
     spacing = prot.draw_pixel_spacing(rng)
     views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
              + render.lax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm))
@@ -249,6 +258,68 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
             "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng, "look_rng": look,
             "trabeculae": detail.Trabeculae.random(look),
             "vessels": detail.GreatVessels.for_heart(heart, pose.axes_lps, look)}
+
+
+HEART_WALL_CLEARANCE_MM = 2.0  # the heart's front lies this far behind the anterior chest wall's inner surface
+HEART_DIAPHRAGM_CLEARANCE_MM = 1.0  # and its underside this far above the diaphragm
+HEART_SPINE_CLEARANCE_MM = 4.0  # and its back this far in front of the spine and the descending aorta
+
+
+def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tuple[render.Pose, Chest]:
+    """Fit the heart in the chest, as it lies in a real one.
+
+    The heart is moved forwards or backwards so that its front at ED (the RV, the LV and their fat)
+    lies :data:`HEART_WALL_CLEARANCE_MM` behind the inner surface of the anterior chest wall; where
+    its back would then reach the spine or the descending aorta, the chest is made deeper (by as
+    little as leaves :data:`HEART_SPINE_CLEARANCE_MM`); and the diaphragm is raised or lowered so
+    that the heart rests on it (:data:`HEART_DIAPHRAGM_CLEARANCE_MM` above it).
+
+    Returns
+    -------
+    pose, chest
+        The moved pose, and the chest with its new depth, the diaphragm's new height and the
+        heart's new centre.
+    """
+    g = heart.surfaces(0.0)
+    step = 3.0
+    reach = 2.5 * g["a_epi_mm"] + 10.0
+    axis = np.arange(-reach, reach, step)
+    grid = np.stack(np.meshgrid(axis, axis, np.arange(-5.0, g["base_w_mm"] + 45.0, step), indexing="ij"), -1)
+    grid = grid.reshape(-1, 3)
+    grid = grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND]
+    behind = (body.SPINE, body.DISC, body.AORTA, body.CSF)
+    for _ in range(4):
+        points = pose.to_lps(grid)
+        # the front of the heart (its least y) in each 4 mm column along y, against the chest wall there
+        (x, z), front = _column_extreme(points, (0, 2), 1)
+        pose = pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])
+        points = pose.to_lps(grid)
+        # how far the back of the heart reaches into the spine or the aorta (with the clearance)
+        probe = points + [0.0, HEART_SPINE_CLEARANCE_MM, 0.0]
+        inside = np.isin(chest.labels(probe), behind)
+        if not inside.any():
+            break
+        depth_mm = np.arange(0.0, 80.0, 1.0)
+        line = probe[inside][:, None, :] - depth_mm[:, None] * [0.0, 1.0, 0.0]
+        overlap = float(depth_mm[np.argmax(~np.isin(chest.labels(line), behind), axis=1)].max())
+        # a deeper chest: its front comes forwards by the extra depth, the spine goes back by about 3/4 of it
+        chest = dataclasses.replace(chest, half_depth_mm=chest.half_depth_mm + overlap / 1.75 + 1.0)
+    (x, y), bottom = _column_extreme(points, (0, 1), 2)
+    rise = float(np.min(bottom - chest.diaphragm_z(x, y))) - HEART_DIAPHRAGM_CLEARANCE_MM
+    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * g["base_w_mm"]]))
+    return pose, dataclasses.replace(chest, diaphragm_z_mm=chest.diaphragm_z_mm + rise,
+                                     heart_centre_lps=tuple(map(float, centre)))
+
+
+def _column_extreme(points: np.ndarray, across: tuple[int, int], along: int, width_mm: float = 4.0):
+    """The least coordinate ``along`` of the points in each column (``width_mm`` square in the two
+    ``across`` coordinates), with the columns' mean ``across`` coordinates."""
+    _, column = np.unique(np.round(points[:, across] / width_mm).astype(int), axis=0, return_inverse=True)
+    column = column.ravel()
+    least = np.full(column.max() + 1, np.inf)
+    np.minimum.at(least, column, points[:, along])
+    count = np.bincount(column)
+    return tuple(np.bincount(column, points[:, k]) / count for k in across), least
 
 
 def _measures(heart: anatomy.HeartShape, info: dict, es_s: float) -> dict:

@@ -1,4 +1,5 @@
-"""Image-only anatomy: trabeculae, the outflow tracts, great vessels and veins, atrial walls and AV valves.
+"""Image-only anatomy: trabeculae, the outflow tracts, great vessels and veins, atrial walls, AV valves and
+the coronary arteries.
 
 These structures change how the images look, never the truth: they are not in the
 label maps, volumes, masses, contours or landmarks. Trabeculae and the open mitral
@@ -8,7 +9,7 @@ vessels, the venae cavae, the pulmonary veins and the left atrial appendage are 
 only where the analytic heart has no tissue, so they never cover the LV (or any labelled
 chamber). The atrial walls, the interatrial septum and the closed mitral and tricuspid
 valves lie only on points labelled background or atrial cavity (whose labels they keep),
-never on the ventricles.
+never on the ventricles; the coronary arteries only on background or epicardial fat.
 
 Heart frame (``_hrt``, mm) as in :mod:`cmrpipe.synth.anatomy`: ``u`` towards the
 RV, ``w`` from the apex to the base, ``v = w x u``.
@@ -20,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import BACKGROUND, LA_CAVITY, LV_CAVITY, RA_CAVITY, HeartShape, ellipsoid_radius, polar
+from cmrpipe.synth.anatomy import (BACKGROUND, EPI_FAT, LA_CAVITY, LV_CAVITY, RA_CAVITY, RV_WALL_MM, HeartShape,
+                                   ellipsoid_radius, polar)
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
@@ -51,7 +53,7 @@ class Trabeculae:
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Trabeculae":
         """One subject's trabeculation."""
-        return cls(int(rng.integers(16, 28)), float(rng.uniform(3.5, 5.5)), float(rng.uniform(0, 2 * np.pi)),
+        return cls(int(rng.integers(12, 22)), float(rng.uniform(2.5, 4.5)), float(rng.uniform(0, 2 * np.pi)),
                    float(rng.uniform(0.3, 1.0)), float(rng.uniform(0, 2 * np.pi)))
 
     def mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
@@ -81,7 +83,7 @@ class Trabeculae:
         # strands in irregular groups: a slow modulation round the wall that drifts with depth
         pattern = (np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
                    + 0.6 * np.cos(3.0 * theta + 7.0 * xi + self.wave_phase_rad))
-        return (depth < reach) & (pattern > 0.2 + 0.9 * depth / np.maximum(reach, 1e-6))
+        return (depth < reach) & (pattern > 0.4 + 0.9 * depth / np.maximum(reach, 1e-6))
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class GreatVessels:
         tubes = [(AORTIC_BLOOD, (a0, a1, a2), (r_ao * 0.95, r_ao * 1.1, r_ao), VESSEL_WALL_MM),
                  (PULMONARY_BLOOD, (p0, p1, p2), (1.5 * r_pa, r_pa, r_pa * 0.95), VESSEL_WALL_MM)]
         # veins: the cavae run up and down from the right atrium, the pulmonary veins leave the back
-        # of the left atrium towards each lung, the appendage is a blind pouch towards the front left
+        # of the left atrium, high above the mitral annulus, towards each lung, the appendage is a blind
+        # pouch towards the front left
         atria = heart.atria(0.0)
         la_c, la_ax = np.asarray(atria["la"][0], float), np.asarray(atria["la"][1], float)
         ra_c, ra_ax = np.asarray(atria["ra"][0], float), np.asarray(atria["ra"][1], float)
@@ -137,13 +140,15 @@ class GreatVessels:
         reach = 0.75 * float(la_ax[:2].mean())
         for side in (1.0, -1.0):
             for tilt in (0.45, -0.35):
-                d = unit(side * left - 0.7 * ant + tilt * sup + 0.15 * rng.normal(size=3))
+                d = unit(side * left - 0.7 * ant + tilt * sup + 0.6 * e_w
+                         + 0.15 * rng.normal(size=3))
                 start = la_c + reach * d
                 r_pv = float(np.clip(rng.normal(6.5, 0.8), 5.0, 8.5))
-                # towards the hilum, tapering as it branches into the lung
-                bend = start + 25.0 * unit(d + 0.3 * side * left)
-                end = bend + 35.0 * unit(d + 0.6 * side * left + 0.2 * rng.normal(size=3))
-                tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.8 * r_pv, 0.55 * r_pv), 0.0))
+                # towards the hilum, where it soon branches into the lung: a short, blunt stub (a long tapering
+                # tube shows as a spike wherever a plane grazes it)
+                bend = start + 20.0 * unit(d + 0.3 * side * left)
+                end = bend + 15.0 * unit(d + 0.6 * side * left + 0.2 * rng.normal(size=3))
+                tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.85 * r_pv, 0.7 * r_pv), 0.0))
         laa0 = la_c + reach * unit(left + 0.8 * ant + 0.5 * sup)
         laa1 = laa0 + 24.0 * unit(ant + 0.6 * left - 0.5 * sup + 0.2 * rng.normal(size=3))
         tubes.append((AORTIC_BLOOD, (laa0, laa1), (8.0, 5.0), 0.0))
@@ -304,4 +309,107 @@ def _open_mitral_leaflets(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: 
     length = 14.0 + 8.0 * np.clip(facing, 0.0, None)
     leaflet = annulus - 1.5 - 0.3 * depth
     out[cand] = (depth < length) & (np.abs(rho - leaflet) < 0.5 * VALVE_MM)
+    return out
+
+
+CORONARY_RADIUS_MM = 2.0   # the coronary arteries' radius as imaged
+CORONARY_GAP_MM = 2.5      # they run this far outside the epicardium, in the groove fat
+
+
+def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float) -> np.ndarray:
+    """Where the images show the coronary arteries, in the grooves just outside the ventricles (grey dots
+    and strands, in the groove fat where there is some).
+
+    The circumflex runs round the left atrioventricular groove (outside the mitral annulus, away
+    from the RV), the right coronary round the tricuspid annulus outside the RV, and the anterior
+    and posterior descending arteries down the interventricular grooves at the RV insertions (the
+    anterior one most of the way to the apex, the posterior one half-way). On points labelled
+    background or epicardial fat only, whose labels they keep.
+
+    Parameters
+    ----------
+    heart : HeartShape
+    points_hrt : (..., 3) float array
+        Heart-frame points, mm.
+    lab : (...) uint8 array
+        Their heart labels at contraction ``s``.
+    s : float
+        Contraction.
+
+    Returns
+    -------
+    (...) bool array
+    """
+    out = np.zeros(lab.shape, bool)
+    p = np.asarray(points_hrt, float)
+    g = heart.surfaces(s)
+    rv = heart._rv(g, s)
+    base, c_epi, a_epi = g["base_w_mm"], g["c_epi_mm"], g["a_epi_mm"]
+    w_all = p[..., 2]
+    cand = np.flatnonzero(((w_all > base - 0.9 * c_epi) & (w_all < base + 8.0)
+                           & ((lab == BACKGROUND) | (lab == EPI_FAT))).ravel())
+    if not len(cand):
+        return out
+    u, v, w = p.reshape(-1, 3)[cand].T
+    hit = np.zeros(len(u), bool)
+    # circumflex just above the base, outside the epicardial rim, away from the RV; right coronary round the
+    # RV's top, outside its free wall
+    for height in (base + 1.5, rv["top"] + 1.0):
+        k = np.flatnonzero(np.abs(w - height) < CORONARY_RADIUS_MM)
+        rho, cos_t, sin_t = polar(u[k], v[k])
+        xi = (base - min(height, base)) / c_epi
+        rim = a_epi * heart.epi_delta.radius_factor(cos_t, sin_t, xi) + CORONARY_GAP_MM
+        left = cos_t < np.cos(rv["half_angle"])
+        if height < base:
+            rim = rim + heart._rv_reach(rv, cos_t, np.full(len(k), rv["top"]), RV_WALL_MM)
+        hit[k] |= (left == (height > base)) & (np.hypot(rho - rim, w[k] - height) < CORONARY_RADIUS_MM)
+    # the descending arteries in the interventricular grooves, at the two insertion points
+    xi = (base - w) / c_epi
+    for sign, reach in ((1.0, 0.85), (-1.0, 0.5)):
+        ca, sa = np.cos(rv["half_angle"]), sign * np.sin(rv["half_angle"])
+        k = np.flatnonzero((xi >= 0.0) & (xi < reach) & (u * ca + v * sa > 0.0)
+                           & (np.abs(v * ca - u * sa) < CORONARY_RADIUS_MM))
+        r = a_epi * heart.epi_delta.radius_factor(ca, sa, xi[k]) + CORONARY_GAP_MM
+        hit[k] |= np.hypot(u[k] - r * ca, v[k] - r * sa) < CORONARY_RADIUS_MM
+    out.reshape(-1)[cand] = hit
+    return out
+
+
+JET_RADIUS_MM = 7.0    # half-width (1/e) of a flow jet
+JET_LENGTH_MM = 30.0   # how far (1/e) the mitral inflow jet reaches into the LV
+
+
+def flow_jets(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float, filling: float,
+              ejection: float) -> np.ndarray:
+    """How much fast flow dephases the blood at each point (0 none, 1 full), inside the LV cavity only.
+
+    In diastole the mitral inflow jet runs from the middle of the annulus down the long axis
+    towards the apex; in systole the outflow jet runs from the middle of the cavity up to the
+    aortic root. ``filling`` and ``ejection`` (0-1) are how fast the LV fills or empties at this
+    frame; the images darken the blood by the protocol's jet depth times this.
+
+    Returns
+    -------
+    (...) float array
+    """
+    out = np.zeros(lab.shape)
+    if filling <= 0 and ejection <= 0:
+        return out
+    cavity = lab == LV_CAVITY
+    if not cavity.any():
+        return out
+    p = np.asarray(points_hrt, float)[cavity]
+    g = heart.surfaces(s)
+    base, a = g["base_w_mm"], g["a_epi_mm"]
+    depth = base - p[:, 2]
+    inflow = np.exp(-((np.hypot(p[:, 0], p[:, 1]) / JET_RADIUS_MM) ** 2)
+                    - (np.clip(depth, 0.0, None) / JET_LENGTH_MM) ** 2)
+    # outflow: along the segment from the middle of the cavity to the aortic root
+    start = np.array([0.0, 0.0, base - 25.0])
+    end = np.array([AORTIC_ROOT[0] * a, AORTIC_ROOT[1] * a, base])
+    axis = end - start
+    t = np.clip((p - start) @ axis / (axis @ axis), 0.0, 1.0)
+    off = np.linalg.norm(p - start - t[:, None] * axis, axis=1)
+    outflow = np.exp(-((off / JET_RADIUS_MM) ** 2)) * t
+    out[cavity] = np.maximum(filling * inflow, ejection * outflow)
     return out

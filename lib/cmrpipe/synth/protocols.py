@@ -66,6 +66,9 @@ class Protocol:
         SD of each acquired plane's overall signal gain (slice-to-slice differences).
     banding : float
         Depth of the dark off-resonance bands of balanced SSFP (0: none; gradient echo has none).
+    jet : float
+        Signal lost where fast flow dephases the blood (the mitral inflow jet in diastole, the
+        outflow jet in systole), at the fastest filling or ejection (gradient echo shows more).
     """
 
     name: str
@@ -95,6 +98,7 @@ class Protocol:
     inflow_basal: float = 0.0
     view_gain_sd: float = 0.0
     banding: float = 0.0
+    jet: float = 0.0
 
     def draw_pixel_spacing(self, rng) -> tuple[float, float]:
         """One subject's PixelSpacing, (between rows, between columns) in mm."""
@@ -107,20 +111,21 @@ class Protocol:
         return self.thickness_mm + self.gap_mm
 
 
-_HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.50, an.LV_MYO: 0.30, an.RV_CAVITY: 0.48, an.RV_WALL: 0.30,
-              an.LA_CAVITY: 0.46, an.EPI_FAT: 0.62, an.PAPILLARY: 0.32,
-              an.RA_CAVITY: 0.45}
+# gradient echo: blood about twice as bright as myocardium (inflow), fat brighter still
+_HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.56, an.LV_MYO: 0.27, an.RV_CAVITY: 0.54, an.RV_WALL: 0.27,
+              an.LA_CAVITY: 0.52, an.EPI_FAT: 0.62, an.PAPILLARY: 0.29,
+              an.RA_CAVITY: 0.51}
 _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CAVITY: 0.86, an.RV_WALL: 0.22,
                an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25,
                an.RA_CAVITY: 0.83}
 _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.08, body.LIVER: 0.27,
-             body.SPINE: 0.45, body.PERICARDIAL: 0.34, body.AORTA: 0.55, body.MUSCLE: 0.29, body.CSF: 0.16,
+             body.SPINE: 0.45, body.AORTA: 0.55, body.MUSCLE: 0.29, body.CSF: 0.16,
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
-             body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50}
+             body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50, body.DIAPHRAGM: 0.29}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.05, body.LIVER: 0.30,
-              body.SPINE: 0.55, body.PERICARDIAL: 0.40, body.AORTA: 0.85, body.MUSCLE: 0.24, body.CSF: 0.80,
+              body.SPINE: 0.55, body.AORTA: 0.85, body.MUSCLE: 0.24, body.CSF: 0.80,
               body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.36, body.MED_FAT: 0.72, body.GAS: 0.02,
-              body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62}
+              body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62, body.DIAPHRAGM: 0.24}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:
@@ -138,14 +143,14 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
                      body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
                      sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15,
                      blood_texture=0.08, ringing=0.3, coil_strength=0.85, psf_mm=1.3, ghost=0.035,
-                     inflow_basal=0.22, view_gain_sd=0.06)
+                     inflow_basal=0.22, view_gain_sd=0.06, jet=0.45)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,
                      noise_sigma=0.025, bias_strength=0.25, scanner="SIEMENS", sequence="trufi_cine",
                      echo_ms=1.1, repetition_ms=2.6, texture=0.05, blood_flow=0.04,
                      blood_texture=0.035, ringing=0.22, coil_strength=0.7, psf_mm=1.0, ghost=0.02,
-                     inflow_basal=0.04, view_gain_sd=0.03, banding=0.75)
+                     inflow_basal=0.04, view_gain_sd=0.03, banding=0.75, jet=0.15)
     else:
         raise ValueError(f"unknown protocol {name!r}; known: mesa, ukb")
     if n_frames is not None:

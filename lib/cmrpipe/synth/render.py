@@ -28,7 +28,8 @@ from cmrpipe.synth import body
 from cmrpipe.synth.anatomy import (BACKGROUND, LA_CAVITY, LV_CAVITY, PAPILLARY, RA_CAVITY, RV_CAVITY, RV_WALL,
                                    HeartShape)
 from cmrpipe.synth.body import LUNG, Chest
-from cmrpipe.synth.detail import NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae, atrioventricular_detail
+from cmrpipe.synth.detail import (NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae, atrioventricular_detail,
+                                  coronary_arteries, flow_jets)
 from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
@@ -52,12 +53,19 @@ class Pose:
         """LPS points (mm) to the heart frame (mm)."""
         return (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
 
+    def moved(self, offset_lps) -> "Pose":
+        """The same orientation with the heart moved by ``offset_lps`` (mm)."""
+        return Pose(self.axes_lps, self.apex_lps + np.asarray(offset_lps, float))
+
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Pose":
         """A typical heart orientation (apex anterior, left, inferior) with +-10 degree variation."""
-        w = np.array([-0.55, 0.50, 0.67]) + rng.normal(0, 0.12, 3)  # apex -> base: posterior, right, superior
+        # apex -> base: right, posterior and superior, the long axis about 30 degrees above the transverse plane
+        w = np.array([-0.70, 0.45, 0.45]) + rng.normal(0, 0.12, 3)
         w /= np.linalg.norm(w)
-        u = np.array([-0.85, -0.52, 0.0]) + rng.normal(0, 0.10, 3)  # towards the RV: right and anterior
+        # towards the RV: right, anterior and a little inferior (the RV lies on the diaphragm), so the 2CH
+        # plane leans off the vertical
+        u = np.array([-0.85, -0.52, -0.2]) + rng.normal(0, 0.10, 3)
         u -= w * (u @ w)
         u /= np.linalg.norm(u)
         v = np.cross(w, u)
@@ -314,6 +322,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     inflow = 1 + protocol.inflow_basal * np.clip(centre_hrt[near][:, 2] / g["base_w_mm"], 0.0, 1.3)[:, None] ** 2
     flow_a, flow_b = fields["flow_a"][near][:, None], fields["flow_b"][near][:, None]
     myo_value = float(heart_signal_lut[PAPILLARY])
+    # how fast the LV empties (ejection) or fills at each frame, 0-1, for the flow jets
+    rate = np.diff(np.asarray(contraction, float), append=float(contraction[0]))
+    rate = rate / max(float(np.abs(rate).max()), 1e-9)
     wall_value = float(heart_signal_lut[RV_WALL])
     for f, s in enumerate(contraction):
         signal = body_signal[near].copy()
@@ -335,7 +346,11 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             signal[trab] = myo_value * tissue[np.nonzero(trab)[0], 0]
             valves_closed = not (es_frame + 1 < f < n_frames - 1)
             walls = atrioventricular_detail(heart, near_pts, lab, float(s), valves_closed)
+            walls |= coronary_arteries(heart, near_pts, lab, float(s))
             signal[walls] = myo_value * tissue[np.nonzero(walls)[0], 0]
+            if protocol.jet > 0:
+                signal *= 1.0 - protocol.jet * flow_jets(heart, near_pts, lab, float(s), max(-rate[f], 0.0),
+                                                         max(rate[f], 0.0))
         if vessels is not None:
             # the vessels move little: image them at a few phases only
             step = round(float(s) * VESSEL_PHASE_STEPS)
@@ -374,12 +389,11 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
 VESSEL_PHASE_STEPS = 5     # the great vessels are imaged at contraction 0, 0.2, ..., 1
 HEART_LOW_SD = 0.05        # smooth variation of the heart muscle's signal
 BODY_LOW_SD = 0.06         # smooth variation of every body tissue's signal
-BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06, body.SPLEEN: 0.05,
-                body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.PERICARDIAL: 0.06, body.STOMACH: 0.10}
+BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06,
+                body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10}
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
 LIVER_VESSEL_LEVEL = 2.1   # field level above which the liver holds a vessel (about 2 % of it)
-PERICARDIAL_FAT_LEVEL = 0.9  # field level above which pericardial tissue is fat (about a fifth of it)
 
 
 def _tissue_fields(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: np.ndarray) -> dict:
@@ -394,7 +408,7 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     """Body signal at each sub-sample (rows, cols, n_sub): each tissue's value with its own texture.
 
     Smooth variation everywhere, fine texture in solid tissue, thin dark septa in fat,
-    bright vessels in the liver, and fat in patches of the pericardial region.
+    and bright vessels in the liver.
     """
     signal = _lookup(table, labels)
     low, fine = fields["low"][..., None], fields["fine"][..., None]
@@ -404,8 +418,6 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
     vessel = np.broadcast_to(fields["vessel"][..., None] > LIVER_VESSEL_LEVEL, labels.shape) & (labels == body.LIVER)
     signal[vessel] *= 1 + LIVER_VESSEL_GAIN
-    patch = np.broadcast_to(fields["patch"][..., None] > PERICARDIAL_FAT_LEVEL, labels.shape) & (labels == body.PERICARDIAL)
-    signal[patch] = table[body.MED_FAT] * (1 + 0.05 * np.broadcast_to(fine, labels.shape)[patch])
     return signal
 
 
