@@ -7,11 +7,11 @@ the spine behind) with the ribs in them. Inside the thoracic cavity are the two
 lungs either side of the mediastinum (the heart, which lies against the chest wall, and
 the anterior mediastinal fat behind the sternum), the vertebral body with the spinal
 canal behind it, and the descending aorta beside the spine. Below the dome-shaped
-diaphragm (a sheet of muscle on which the heart rests) lie the liver (right, with its left lobe across the midline), the
-stomach (left, with a gas cap) and the spleen (left, posterior). The vertebral
-column has intervertebral discs between its bodies, and the arms lie beside the
-chest (fat, muscle and the humerus), so that the body fills most of a cine field of
-view. Women's breasts lie on the front of the chest, over the heart (fat round a core of
+diaphragm (a sheet of muscle on which the heart rests) lie the liver (right, with its
+left lobe across the midline), the stomach (left, with a gas cap) and the spleen (left,
+posterior). The vertebral column has intervertebral discs between its bodies, and the
+arms lie beside the chest (fat, muscle and the humerus), so that the body fills most of
+a cine field of view. Women's breasts lie on the front of the chest, over the heart (fat round a core of
 glandular tissue), flattened as the subject lies supine under the anterior coil. The chest
 does not move with the cardiac cycle; breath-hold misregistration moves it with the heart.
 """
@@ -46,7 +46,7 @@ HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
-BREAST_X = 0.5              # a breast's centre lies this fraction of the half-width from the midline
+BREAST_X = 0.5               # a breast's centre lies this fraction of the half-width from the midline
 BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, head-foot
 BREAST_BELOW_HEART_MM = 25.0  # its centre lies this far below the heart's centre
 
@@ -145,7 +145,8 @@ class Chest:
         # front of the heart to where the two lungs nearly meet behind the sternum (a triangle of fat there,
         # not a straight bar)
         half_width = (20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
-                      - 14.0 * np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0) + 5.0 * np.cos(y / 17.0 + z / 31.0))
+                      - 14.0 * np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0)
+                      + 5.0 * np.cos(y / 17.0 + z / 31.0))
         mediastinum = np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < half_width
         out[cavity & above & ~mediastinum] = LUNG
         anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
@@ -200,8 +201,8 @@ class Chest:
         """Write the breasts (mounds in front of the chest, ``outside_mm`` beyond its skin) into ``out`` in place.
 
         Each is a mound of fat up to ``breast_mm`` high over an elliptical footprint, flattening out
-        towards its edge (no step where it meets the chest); its central part
-        holds glandular tissue (soft tissue) with irregular margins.
+        towards its edge (no step where it meets the chest); its central part holds glandular tissue
+        (soft tissue) with irregular margins.
         """
         front = (y < 0) & (outside_mm > 0)
         rx, rz = BREAST_RADII_MM
