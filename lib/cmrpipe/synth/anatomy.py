@@ -277,7 +277,7 @@ class HeartShape:
         # rises inside it)
         j = np.flatnonzero((w > base - 3.0) & (w < base + 1.05 * AV_GROOVE_MM))
         cos_j, sin_j = cos_t[j], sin_t[j]
-        r_epi_base = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_j, sin_j, 0.0)
+        r_epi_base = self.epicardium_mm(g, cos_j, sin_j, 0.0)
         annulus = self.annulus_mm(g, cos_j, sin_j)
         groove[j[(rho[j] >= annulus)
                  & (np.hypot((rho[j] - r_epi_base) / (GROOVE_FAT_MM + 1.0),
@@ -299,10 +299,19 @@ class HeartShape:
         out[idx] = lab
         return out.reshape(shape)
 
-    def annulus_mm(self, g: dict, cos_t: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
-        """The mitral annulus's radius (the endocardium at the base, mm) in the direction ``(cos_t, sin_t)``,
+    def endocardium_mm(self, g: dict, cos_t: np.ndarray, sin_t: np.ndarray, xi) -> np.ndarray:
+        """The endocardium's radius (mm) in the direction ``(cos_t, sin_t)`` at depth ``xi`` below the base,
         for the surfaces ``g`` of a phase (:meth:`surfaces`)."""
-        return g["a_endo_mm"] * self.endo_delta.radius_factor(cos_t, sin_t, 0.0)
+        return g["a_endo_mm"] * self.endo_delta.radius_factor(cos_t, sin_t, xi)
+
+    def epicardium_mm(self, g: dict, cos_t: np.ndarray, sin_t: np.ndarray, xi) -> np.ndarray:
+        """The epicardium's radius (mm) in the direction ``(cos_t, sin_t)`` at depth ``xi`` below the base,
+        for the surfaces ``g`` of a phase (:meth:`surfaces`)."""
+        return g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, xi)
+
+    def annulus_mm(self, g: dict, cos_t: np.ndarray, sin_t: np.ndarray) -> np.ndarray:
+        """The mitral annulus's radius (the endocardium at the base, mm) in the direction ``(cos_t, sin_t)``."""
+        return self.endocardium_mm(g, cos_t, sin_t, 0.0)
 
     def in_rv_cavity(self, points_hrt: np.ndarray, s: float) -> np.ndarray:
         """Whether each point lies in the RV crescent at contraction ``s`` (its label below the tricuspid
@@ -312,7 +321,7 @@ class HeartShape:
         g = self.surfaces(s)
         rho, cos_t, sin_t = polar(u, v)
         xi = (g["base_w_mm"] - w) / g["c_epi_mm"]
-        r_epi = g["a_epi_mm"] * self.epi_delta.radius_factor(cos_t, sin_t, np.clip(xi, 0.0, 1.0))
+        r_epi = self.epicardium_mm(g, cos_t, sin_t, np.clip(xi, 0.0, 1.0))
         gap = rho - r_epi
         return (xi >= 0) & (xi <= 1) & (gap > 0) & (gap <= self._rv_reach(self._rv(g, s), cos_t, w))
 
@@ -441,7 +450,7 @@ class HeartShape:
             return None
         out = []
         for th in (rv["half_angle"], -rv["half_angle"]):
-            r = g["a_epi_mm"] * float(self.epi_delta.radius_factor(np.cos(th), np.sin(th), xi))
+            r = float(self.epicardium_mm(g, np.cos(th), np.sin(th), xi))
             out.append([r * np.cos(th), r * np.sin(th), w])
         return np.array(out)
 

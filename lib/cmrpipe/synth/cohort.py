@@ -288,8 +288,8 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
     grid = grid.reshape(-1, 3)
     grid = grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND]
     behind = (body.SPINE, body.DISC, body.AORTA, body.CSF)
+    points = pose.to_lps(grid)
     for _ in range(4):
-        points = pose.to_lps(grid)
         # the front of the heart (its least y) in each 4 mm column along y, against the chest wall there
         (x, z), front = _column_extreme(points, (0, 2), 1)
         pose = pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])

@@ -73,7 +73,7 @@ class Trabeculae:
         u, v, w = p[:, 0], p[:, 1], p[:, 2]
         rho, cos_t, sin_t = polar(u, v)
         xi = np.clip((g["base_w_mm"] - w) / g["c_endo_mm"], 0.0, 1.0)
-        r_endo = g["a_endo_mm"] * heart.endo_delta.radius_factor(cos_t, sin_t, xi)
+        r_endo = heart.endocardium_mm(g, cos_t, sin_t, xi)
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
         reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
@@ -344,7 +344,7 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
     p = np.asarray(points_hrt, float)
     g = heart.surfaces(s)
     rv = heart._rv(g, s)
-    base, c_epi, a_epi = g["base_w_mm"], g["c_epi_mm"], g["a_epi_mm"]
+    base, c_epi = g["base_w_mm"], g["c_epi_mm"]
     w_all = p[..., 2]
     cand = np.flatnonzero(((w_all > base - 0.9 * c_epi) & (w_all < base + 8.0)
                            & ((lab == BACKGROUND) | (lab == EPI_FAT))).ravel())
@@ -358,7 +358,7 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
         k = np.flatnonzero(np.abs(w - height) < CORONARY_RADIUS_MM)
         rho, cos_t, sin_t = polar(u[k], v[k])
         xi = (base - min(height, base)) / c_epi
-        rim = a_epi * heart.epi_delta.radius_factor(cos_t, sin_t, xi) + CORONARY_GAP_MM
+        rim = heart.epicardium_mm(g, cos_t, sin_t, xi) + CORONARY_GAP_MM
         left = cos_t < np.cos(rv["half_angle"])
         if height < base:
             rim = rim + heart._rv_reach(rv, cos_t, np.full(len(k), rv["top"]), RV_WALL_MM)
@@ -369,7 +369,7 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
         ca, sa = np.cos(rv["half_angle"]), sign * np.sin(rv["half_angle"])
         k = np.flatnonzero((xi >= 0.0) & (xi < reach) & (u * ca + v * sa > 0.0)
                            & (np.abs(v * ca - u * sa) < CORONARY_RADIUS_MM))
-        r = a_epi * heart.epi_delta.radius_factor(ca, sa, xi[k]) + CORONARY_GAP_MM
+        r = heart.epicardium_mm(g, ca, sa, xi[k]) + CORONARY_GAP_MM
         hit[k] |= np.hypot(u[k] - r * ca, v[k] - r * sa) < CORONARY_RADIUS_MM
     out.reshape(-1)[cand] = hit
     return out
