@@ -1,5 +1,6 @@
 """The synthetic cohort: anatomy against closed forms, geometry through independent readers, files, truth."""
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -67,7 +68,8 @@ def test_cycle_contraction_ed_first_es_at_max():
 
 
 def test_planted_effects_change_the_heart_in_the_stated_direction(rng):
-    base = {"sex": "F", "bsa_m2": 1.9, **{k: 0 for k in subjects.PLANTED_EFFECTS}}
+    base = {"sex": "F", "bsa_m2": 1.9, "age_years": 60.0, "height_cm": 165.0, "weight_kg": 72.0,
+            **{k: 0 for k in subjects.PLANTED_EFFECTS}}
     seed = 11
 
     def heart(**changes):
@@ -81,6 +83,12 @@ def test_planted_effects_change_the_heart_in_the_stated_direction(rng):
     assert hf.volumes_ml(0)["lv_cavity_ml"] > 1.3 * plain.volumes_ml(0)["lv_cavity_ml"]
     assert ef(hf) < ef(plain) - 0.15
     assert heart(high_cholesterol=1) == plain  # the null control changes nothing
+    # epicardial fat grows with age and body mass and in men, and changes nothing else
+    older = heart(age_years=75.0)
+    assert older.fat_scale > plain.fat_scale and heart(sex="M").fat_scale > plain.fat_scale
+    assert heart(weight_kg=95.0).fat_scale > plain.fat_scale
+    assert dataclasses.replace(older, fat_scale=plain.fat_scale) == plain
+    assert older.volumes_ml(0) == plain.volumes_ml(0)
 
 
 def test_plane_round_trip_is_exact(rng):
@@ -604,16 +612,82 @@ def test_atrial_walls_and_valves_lie_off_the_ventricles(closed):
 
     config = config_for("smoke", seed=3, n_subjects=1, **TINY)
     heart = make_subject(config, "ukb", 0)["heart"]
-    points = np.random.default_rng(0).uniform(-60, 140, (60000, 3))
+    base = heart.surfaces(0.0)["base_w_mm"]
+    rng = np.random.default_rng(0)
+    # the whole heart, and the valves' thin sheets more densely
+    points = np.concatenate([rng.uniform(-60, 140, (60000, 3)),
+                             rng.uniform([-40, -40, base - 20], [40, 40, base + 10], (60000, 3))])
     for s in (0.0, 1.0):
         lab = heart.labels(points, s)
         walls = detail.atrioventricular_detail(heart, points, lab, s, closed)
         assert walls.any()
-        # open, the mitral leaflets hang into the LV cavity (keeping its label); never on myocardium or RV
-        allowed = {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY} | (set() if closed else {anatomy.LV_CAVITY})
+        # open, the mitral leaflets hang into the LV cavity; closed, the valve tents a little into it (keeping
+        # its label); never on myocardium or RV
+        allowed = {anatomy.BACKGROUND, anatomy.LA_CAVITY, anatomy.RA_CAVITY, anatomy.LV_CAVITY}
         assert set(np.unique(lab[walls])) <= allowed
         assert (lab[walls] == anatomy.LA_CAVITY).any() == closed  # the closed mitral valve on the atrial side
-        assert (lab[walls] == anatomy.LV_CAVITY).any() == (not closed)
+        in_lv = walls & (lab == anatomy.LV_CAVITY)
+        assert in_lv.any()
+        below_base = heart.surfaces(s)["base_w_mm"] - points[in_lv, 2]
+        assert below_base.max() <= (detail.MITRAL_TENT_MM + detail.VALVE_MM if closed else 25.0)
+
+
+def test_the_closed_mitral_valve_tents_into_the_lv_away_from_the_aortic_root():
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    aortic = np.array([np.cos(detail.MITRAL_AORTIC_ANGLE), np.sin(detail.MITRAL_AORTIC_ANGLE)])
+    for s in (0.0, 1.0):
+        base = heart.surfaces(s)["base_w_mm"]
+        points = np.random.default_rng(0).uniform([-30, -30, base - 8], [30, 30, base + 3], (400000, 3))
+        lab = heart.labels(points, s)
+        valve = detail.atrioventricular_detail(heart, points, lab, s, True) & np.isin(
+            lab, (anatomy.LA_CAVITY, anatomy.LV_CAVITY))
+        depth = base - points[valve, 2]
+        deepest = points[valve][depth > np.quantile(depth, 0.95)]
+        # a sheet 5 mm deep at the coaptation, near the base at its rim, the coaptation a line across the
+        # orifice away from the aorta
+        assert detail.MITRAL_TENT_MM - 1.0 < depth.max() <= detail.MITRAL_TENT_MM + detail.VALVE_MM
+        assert (deepest[:, :2] @ aortic).mean() < -2.0
+        across_line = deepest[:, :2] @ np.array([-aortic[1], aortic[0]])
+        assert across_line.std() > 2.0 * (deepest[:, :2] @ aortic).std()
+        rim = np.hypot(points[valve, 0], points[valve, 1]) > 0.9 * np.hypot(points[valve, 0], points[valve, 1]).max()
+        assert np.abs(depth[rim]).max() < 2.5
+
+
+def test_the_rv_has_coarse_trabeculae_and_a_moderator_band_crossing_its_cavity():
+    from cmrpipe.synth import detail
+
+    config = config_for("smoke", seed=3, n_subjects=1, **TINY)
+    s = make_subject(config, "ukb", 0)
+    heart, trabeculae = s["heart"], s["trabeculae"]
+    points = np.random.default_rng(0).uniform([-60, -60, 0], [110, 60, 130], (400000, 3))
+    lab = heart.labels(points, 0.0)
+    cavity = points[lab == anatomy.RV_CAVITY]
+    strands = trabeculae.rv_mask(heart, cavity, 0.0)
+    g = heart.surfaces(0.0)
+    rv = heart._rv(g, 0.0)
+    z = (rv["top"] - cavity[:, 2]) / rv["length"]
+    assert 0.01 < strands.mean() < 0.3
+    # denser towards the RV apex
+    assert strands[z > 0.5].mean() > 2 * strands[z < 0.5].mean()
+    # the moderator band: at its height, strands reach from the septum (just outside the LV epicardium)
+    # to the free wall, at the band's angle
+    rho, cos_t, sin_t = anatomy.polar(cavity[:, 0], cavity[:, 1])
+    gap = rho - heart.epicardium_mm(g, cos_t, sin_t, np.clip((g["base_w_mm"] - cavity[:, 2]) / g["c_epi_mm"], 0, 1))
+    reach = heart._rv_reach(rv, cos_t, cavity[:, 2])
+    band_zone = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.15) & (np.abs(np.arctan2(sin_t, cos_t)
+                                                                        - detail.MODERATOR_BAND_ANGLE) < 0.2)
+    at_septum = band_zone & (gap < 0.2 * reach)
+    mid_cavity = band_zone & (np.abs(gap - 0.5 * reach) < 0.1 * reach)
+    assert strands[at_septum].any() and strands[mid_cavity].any()
+    # away from the band, strands stay near the free wall
+    near_band = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.3) & (np.abs(np.arctan2(sin_t, cos_t)
+                                                                       - detail.MODERATOR_BAND_ANGLE) < 0.5)
+    away = ~near_band & (gap < 0.3 * reach) & (reach > 15.0)
+    assert away.sum() > 100
+    assert not strands[away].any()
 
 
 @pytest.mark.parametrize("protocol_name", ["mesa", "ukb"])

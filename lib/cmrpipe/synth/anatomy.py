@@ -53,6 +53,9 @@ GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventric
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
 PAPILLARY_CENTRE = 0.78  # a papillary muscle's axis, fraction of the endocardial radius in its direction
+PAPILLARY_ELONGATION = 1.3  # a papillary muscle's section: this times longer towards the wall, this times
+                            # narrower across it, than a circle of its radius
+PAPILLARY_LUMPS = 0.18      # relative amplitude of the irregularity of its outline
 RV_LENGTH = 0.85  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
 RV_THICKNESS = 1.2  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
@@ -60,8 +63,9 @@ RV_FULLNESS = 0.4  # the crescent's reach falls from the tricuspid annulus to th
 RV_ROUNDNESS = 1.0  # exponent of the crescent's profile between the insertion points (smaller: blunter)
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
-RV_FAT_MM = 3.0  # fat over the RV free wall, where there is some
-APICAL_FAT_MM = 2.5  # the fat cap over the LV apex
+RV_FAT_MM = 4.5  # fat over the RV free wall, where there is some (typical heart)
+APICAL_FAT_MM = 4.0  # the fat cap over the LV apex (typical heart)
+LV_FAT_MM = 3.5  # the fat patches over the LV, at the base (typical heart)
 TRICUSPID_OFFSET_MM = 8.0  # the tricuspid annulus lies this far apical of the mitral annulus (the base)
 RA_U = 1.25  # the right atrium's centre lies this many LV epicardial radii along u
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
@@ -157,6 +161,9 @@ class HeartShape:
         Size of the RV relative to the LV epicardium.
     papillary_mm : float
         Largest radius of the two papillary muscles at ED (they thicken in systole).
+    fat_scale : float
+        How much epicardial fat the heart carries, relative to the typical (it grows with
+        age, body mass index and in men).
     """
 
     a_endo_mm: float
@@ -170,6 +177,7 @@ class HeartShape:
     epi_delta: Perturbation = field(default_factory=Perturbation)
     rv_scale: float = 1.0
     papillary_mm: float = 4.0
+    fat_scale: float = 1.0
 
     # ---- the LV surfaces at a phase -------------------------------------------------
 
@@ -247,20 +255,23 @@ class HeartShape:
         cos2 = cos_t**2 - sin_t**2
         sin2 = 2 * sin_t * cos_t
         patches = (cos2 * 0.765 - sin2 * 0.644 - 0.4) / 0.6  # cos(2 theta + 40 degrees), above 0.4
-        fat_mm = (np.clip(3.0 * (1.2 - xi_ep) * patches, 0.0, None)
-                  + APICAL_FAT_MM * np.clip((xi_ep - 0.8) / 0.2, 0.0, 1.0))
+        # (the apical cap thicker on the side towards the RV, thin laterally, not an even ring)
+        fat_mm = self.fat_scale * (np.clip(LV_FAT_MM * (1.2 - xi_ep) * patches, 0.0, None)
+                                   + APICAL_FAT_MM * np.clip((xi_ep - 0.8) / 0.2, 0.0, 1.0)
+                                   * (0.15 + 0.85 * (0.5 + 0.5 * cos_t) ** 2))
         lab[(rho <= r_epi + fat_mm) & (r_epi > 0)] = EPI_FAT
 
         # right ventricle: a crescent wrapped round the septal side of the LV epicardium, with its wall;
         # only points outside the epicardium, within reach of the crescent's window, can be RV
         rv_gap = rho - r_epi
-        grow = RV_WALL_MM + max(RV_FAT_MM, GROOVE_FAT_MM)
+        rv_fat_mm = RV_FAT_MM * self.fat_scale
+        grow = RV_WALL_MM + max(rv_fat_mm, GROOVE_FAT_MM)
         k = np.flatnonzero((r_epi > 0) & (rv_gap > 0) & (w <= rv["top"] + grow)
                            & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
         cos_k, w_k, gap_k = cos_t[k], w[k], rv_gap[k]
         # fat in patches over the RV free wall (cos 3 theta by recurrence)
         patch = ((4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0) > 0.2) & (w_k <= rv["top"])
-        lab[k[patch & (gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + RV_FAT_MM))]] = EPI_FAT
+        lab[k[patch & (gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + rv_fat_mm))]] = EPI_FAT
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)]] = RV_WALL
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
 
@@ -287,15 +298,20 @@ class HeartShape:
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
-        # two papillary muscles on the free wall, mid-cavity to near the apex, their bases on the wall
+        # two papillary muscles on the free wall, mid-cavity to near the apex, their bases on the wall: in
+        # section, ovals longer towards the wall than across it, with lumpy outlines that change with height
         c = np.flatnonzero(in_cavity)
         xi_en = np.clip((base - w[c]) / g["c_endo_mm"], 0.0, 1.0)
         radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
-        for angle in PAPILLARY_ANGLES:
+        for k, angle in enumerate(PAPILLARY_ANGLES):
             cu, cv = np.cos(angle), np.sin(angle)
             centre = PAPILLARY_CENTRE * g["a_endo_mm"] * self.endo_delta.radius_factor(cu, cv, xi_en)
-            d2 = (u[c] - centre * cu) ** 2 + (v[c] - centre * cv) ** 2
-            lab[c[d2 <= radius**2]] = PAPILLARY
+            radial = u[c] * cu + v[c] * cv - centre
+            across = v[c] * cu - u[c] * cv
+            phi = np.arctan2(across, radial)
+            lumps = 1.0 + PAPILLARY_LUMPS * np.cos(2.0 * phi + 9.0 * xi_en + 2.0 * k) * np.cos(3.0 * phi - 5.0 * xi_en)
+            d2 = (radial / PAPILLARY_ELONGATION) ** 2 + (across * PAPILLARY_ELONGATION) ** 2
+            lab[c[d2 <= (radius * lumps) ** 2]] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
 

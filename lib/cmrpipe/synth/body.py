@@ -3,17 +3,19 @@
 The body outline is rounder in front and flatter behind, with a slightly irregular
 contour; under the skin lies a subcutaneous fat layer of uneven thickness, then the
 chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
-the spine behind) with the ribs in them. Inside the thoracic cavity are the two
-lungs either side of the mediastinum (the heart, which lies against the chest wall, and
-the anterior mediastinal fat behind the sternum), the vertebral body with the spinal
-canal behind it, and the descending aorta beside the spine. Below the dome-shaped
-diaphragm (a sheet of muscle on which the heart rests) lie the liver (right, with its
-left lobe across the midline), the stomach (left, with a gas cap) and the spleen (left,
-posterior). The vertebral column has intervertebral discs between its bodies, and the
-arms lie beside the chest (fat, muscle and the humerus), so that the body fills most of
-a cine field of view. Women's breasts lie on the front of the chest, over the heart (fat round a core of
-glandular tissue), flattened as the subject lies supine under the anterior coil. The chest
-does not move with the cardiac cycle; breath-hold misregistration moves it with the heart.
+the spine behind) with the ribs in them (costal cartilage in front). Inside the
+thoracic cavity are the two lungs either side of the mediastinum (the heart, which
+lies against the chest wall, and the anterior mediastinal fat behind the sternum), the
+vertebral body with the spinal canal behind it, and the descending aorta beside the
+spine. Below the dome-shaped diaphragm (a sheet of muscle on which the heart rests)
+lie the liver (right, with its left lobe across the midline), the stomach (left, its
+gas in front above a flat gas-fluid level, as the subject lies supine) and the spleen
+(left, posterior). The vertebral column has intervertebral discs between its bodies,
+and the arms lie beside the chest (fat, muscle and the humerus), so that the body
+fills most of a cine field of view. Women's breasts lie on the front of the chest,
+over the heart (fat round a core of glandular tissue), flattened as the subject lies
+supine under the anterior coil. The chest does not move with the cardiac cycle;
+breath-hold misregistration moves it with the heart.
 """
 
 from __future__ import annotations
@@ -32,6 +34,14 @@ BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT,
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs
 RIB_SLOPE = 0.45             # ribs run down from back to front: z shift per mm of y
+RIB_UNEVENNESS = 0.2         # how much the ribs' spacing wanders (fraction of the pitch)
+RIB_SIZE_VARIATION = 0.2     # and their size, from rib to rib and along each
+COSTAL_CARTILAGE_COS = 0.55  # nearer the front than this (|cos| of the angle from the side), a rib is cartilage
+STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
+GAS_LEVEL = 0.45             # its gas lies in front of this fraction of its half-depth ahead of its centre
+RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickness
+RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
+RIB_MARROW = 0.55            # the marrow inside the cortex, as a fraction of the rib's size
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
@@ -132,10 +142,21 @@ class Chest:
         out[wall] = MUSCLE
         cavity = (level <= 1.0) & (below_skin_mm > fat + muscle)
         out[cavity] = SOFT_TISSUE
-        # ribs: oblique hoops in the inner part of the chest wall
-        rib_zone = wall & ~cavity & (below_skin_mm > fat + muscle - 8.0) & (np.abs(cos_t) > 0.25)
-        rib = np.cos(2 * np.pi * (z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM) > 0.7
-        out[rib_zone & rib] = RIB
+        # ribs: oblique hoops in the inner part of the chest wall, oval in section (a cortex round marrow),
+        # their spacing a little uneven
+        rib_zone = wall & ~cavity & (np.abs(cos_t) > 0.25)
+        turns = ((z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM
+                 + RIB_UNEVENNESS * np.sin(x / 53.0 + z / 71.0))
+        along_mm = (turns - np.round(turns)) * RIB_PITCH_MM      # from the nearest rib's middle line
+        across_mm = below_skin_mm - (fat + muscle - RIB_DEPTH_MM)  # from its middle, into the chest
+        size = 1.0 + RIB_SIZE_VARIATION * np.sin(x / 41.0 + 2.0 * np.round(turns))  # each rib its own size
+        rib = np.hypot(along_mm / RIB_HALF_SIZE_MM[0], across_mm / RIB_HALF_SIZE_MM[1]) / size
+        bone = rib_zone & (rib <= 1.0)
+        # in front the ribs continue as costal cartilage (grey, like disc), behind they are bone round marrow
+        cartilage = np.abs(cos_t) < COSTAL_CARTILAGE_COS
+        out[bone & cartilage] = DISC
+        out[bone & ~cartilage] = RIB
+        out[bone & ~cartilage & (rib <= RIB_MARROW)] = MARROW
 
         dome = self.diaphragm_z(x, y)
         above = z > dome
@@ -159,10 +180,12 @@ class Chest:
                       + 12.0 * np.sin(y / 29.0 + z / 41.0) + 5.0 * np.sin(y / 11.0 - z / 17.0 + 1.3))
         liver = below & (x < liver_edge)
         out[liver] = LIVER
-        sq = ((x - 0.42 * width) / (0.28 * width)) ** 2 + ((y + 0.1 * depth) / (0.42 * depth)) ** 2
+        sq = (((x - 0.42 * width) / (0.28 * width)) ** 2
+              + ((y - STOMACH_CENTRE_Y * depth) / (STOMACH_HALF_DEPTH * depth)) ** 2)
         stomach = below & ~liver & (sq <= 1.0)
         out[stomach] = STOMACH
-        out[stomach & (z > dome - 14.0) & (y < 0.0)] = GAS
+        # supine, the stomach's gas rises to its front, above a flat (coronal) gas-fluid level
+        out[stomach & (y < STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth)] = GAS
         ssp = ((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
 
@@ -187,12 +210,12 @@ class Chest:
         """Where the anterior chest wall begins (its inner surface, LPS y in mm) at each ``(x, z)``.
 
         Found by walking forwards from just in front of the spine until the first point of chest-wall
-        tissue (muscle, rib, sternum or fat); NaN where there is none.
+        tissue (muscle, rib or costal cartilage, sternum or fat); NaN where there is none.
         """
         x, z = np.broadcast_arrays(np.asarray(x, float), np.asarray(z, float))
         y = np.arange(-0.2 * self.half_depth_mm, -1.3 * self.half_depth_mm - 60.0, -step_mm)
         line = np.stack(np.broadcast_arrays(x[..., None], y, z[..., None]), -1)
-        wall = np.isin(self.labels(line), (MUSCLE, RIB, STERNUM, SUBCUT_FAT))
+        wall = np.isin(self.labels(line), (MUSCLE, RIB, MARROW, DISC, STERNUM, SUBCUT_FAT))
         first = np.argmax(wall, axis=-1)
         return np.where(wall.any(axis=-1), y[first], np.nan)
 

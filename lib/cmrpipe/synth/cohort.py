@@ -66,8 +66,8 @@ lvedvi_ml_m2, lvesvi_ml_m2, lvmi_g_m2 (DuBois BSA); manual_lv_mass_g (the reader
 summation, NaN when none); es_frame, n_frames, n_sax_slices, pixel_row_mm and pixel_col_mm (PixelSpacing);
 heart_* shape parameters.
 Papillary muscles count as blood pool (cavity), not myocardium (mass).
-The trabeculae, outflow tracts and great vessels (and the atrial walls and closed AV valves) are drawn in the
-images only and are not in the label maps.
+The trabeculae (LV and RV, with the moderator band), outflow tracts and great vessels (and the atrial walls and
+the AV valves) are drawn in the images only and are not in the label maps.
 
 ## truth/planted_effects.csv
 factor, parameter, size, note: how each risk factor changed the heart.
@@ -94,7 +94,13 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 9
+GENERATOR_VERSION = 10
+# v10: the RV's coarse trabeculae along its free wall and the moderator band across its cavity; the closed
+# mitral valve tented into the LV towards its coaptation, away from the aortic root (v9 drew it flat), and
+# thinner AV valves; papillary muscles oval towards the wall with lumpy outlines (v9: round discs); more
+# epicardial fat, growing with age, body mass index and in men, the apical cap uneven (v9: a ring); noise
+# amplified where the coils see little (the scanner's intensity normalisation); ribs oval with marrow, unevenly
+# spaced; fewer, larger hepatic vessels
 # v9: the heart fitted in the chest (against the front wall, on the diaphragm, clear of the spine and the aorta,
 # the chest deepened where it would not fit; v8 hearts reached into the chest wall, the liver and the spine); a
 # larger RV crescent that ejects less; shorter atria; the long axis about 30 degrees above the transverse plane
@@ -288,11 +294,14 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
     grid = grid.reshape(-1, 3)
     grid = grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND]
     behind = (body.SPINE, body.DISC, body.AORTA, body.CSF)
-    points = pose.to_lps(grid)
-    for _ in range(4):
+
+    def against_the_wall(pose: render.Pose, chest: Chest) -> render.Pose:
         # the front of the heart (its least y) in each 4 mm column along y, against the chest wall there
-        (x, z), front = _column_extreme(points, (0, 2), 1)
-        pose = pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])
+        (x, z), front = _column_extreme(pose.to_lps(grid), (0, 2), 1)
+        return pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])
+
+    for _ in range(4):
+        pose = against_the_wall(pose, chest)
         points = pose.to_lps(grid)
         # how far the back of the heart reaches into the spine or the aorta (with the clearance)
         probe = points + [0.0, HEART_SPINE_CLEARANCE_MM, 0.0]
@@ -304,6 +313,10 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
         overlap = float(depth_mm[np.argmax(~np.isin(chest.labels(line), behind), axis=1)].max())
         # a deeper chest: its front comes forwards by the extra depth, the spine goes back by about 3/4 of it
         chest = dataclasses.replace(chest, half_depth_mm=chest.half_depth_mm + overlap / 1.75 + 1.0)
+    else:
+        # deepened on the last pass: forwards against the wall again (away from the spine, which went back)
+        pose = against_the_wall(pose, chest)
+        points = pose.to_lps(grid)
     (x, y), bottom = _column_extreme(points, (0, 1), 2)
     rise = float(np.min(bottom - chest.diaphragm_z(x, y))) - HEART_DIAPHRAGM_CLEARANCE_MM
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * g["base_w_mm"]]))

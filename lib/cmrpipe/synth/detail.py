@@ -2,9 +2,10 @@
 the coronary arteries.
 
 These structures change how the images look, never the truth: they are not in the
-label maps, volumes, masses, contours or landmarks. Trabeculae and the open mitral
-leaflets lie inside the LV cavity, whose truth label they keep (the core-lab convention
-counts trabeculae and papillary muscles as blood pool); the outflow tracts, the great
+label maps, volumes, masses, contours or landmarks. Trabeculae, the mitral leaflets
+(open, and the tent of the closed valve) lie inside the LV cavity and the RV's trabeculae
+and moderator band inside the RV cavity, whose truth labels they keep (the core-lab
+convention counts trabeculae and papillary muscles as blood pool); the outflow tracts, the great
 vessels, the venae cavae, the pulmonary veins and the left atrial appendage are drawn
 only where the analytic heart has no tissue, so they never cover the LV (or any labelled
 chamber). The atrial walls, the interatrial septum and the closed mitral and tricuspid
@@ -32,7 +33,8 @@ BASE_FOLLOW = 0.8          # the roots of the great vessels follow this fraction
 
 @dataclass(frozen=True)
 class Trabeculae:
-    """Fine muscular strands along the LV endocardium, denser towards the apex and the free wall.
+    """Fine muscular strands along the LV endocardium, denser towards the apex and the free wall
+    (:meth:`mask`), and the RV's coarser ones with its moderator band (:meth:`rv_mask`).
 
     Parameters
     ----------
@@ -76,14 +78,67 @@ class Trabeculae:
         r_endo = heart.endocardium_mm(g, cos_t, sin_t, xi)
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
-        reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.5 * s)
+        reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.3 * s)
         theta = np.arctan2(sin_t, cos_t)
         angle = self.n_strands * theta + self.twist_rad * self.n_strands * np.sin(2.6 * np.pi * xi
                                                                                     + self.wave_phase_rad)
-        # strands in irregular groups: a slow modulation round the wall that drifts with depth
+        # strands in irregular groups: a slow modulation round the wall that drifts with depth, and a
+        # second spacing (in golden ratio to the first) so that they never repeat evenly like a cog's teeth
         pattern = (np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
-                   + 0.6 * np.cos(3.0 * theta + 7.0 * xi + self.wave_phase_rad))
+                   + 0.6 * np.cos(3.0 * theta + 7.0 * xi + self.wave_phase_rad)
+                   + 0.6 * np.cos(1.618 * angle - 4.0 * xi + self.phase_rad))
         return (depth < reach) & (pattern > 0.4 + 0.9 * depth / np.maximum(reach, 1e-6))
+
+    def rv_mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
+        """Whether each point (inside the RV cavity) is in an RV trabecula or the moderator band at ``s``.
+
+        The RV is more coarsely trabeculated than the LV: a few thick strands along its free wall,
+        reaching further into the cavity towards its apex, most of which they fill. The moderator band
+        crosses the cavity from the septum to the free wall about 60 % of the way from the
+        tricuspid annulus to the RV apex. Drawn from the subject's LV trabeculation (no draws of
+        their own). The points keep their RV cavity label.
+
+        Parameters
+        ----------
+        points_hrt : (n, 3) float array
+            Heart-frame points, mm, all in the RV cavity.
+
+        Returns
+        -------
+        (n,) bool array
+        """
+        p = np.asarray(points_hrt, float).reshape(-1, 3)
+        g = heart.surfaces(s)
+        rv = heart._rv(g, s)
+        u, v, w = p[:, 0], p[:, 1], p[:, 2]
+        rho, cos_t, sin_t = polar(u, v)
+        xi = np.clip((g["base_w_mm"] - w) / g["c_epi_mm"], 0.0, 1.0)
+        gap = rho - heart.epicardium_mm(g, cos_t, sin_t, xi)
+        reach = heart._rv_reach(rv, cos_t, w)
+        z = np.clip((rv["top"] - w) / rv["length"], 0.0, 1.0)   # 0 at the annulus, 1 at the RV apex
+        depth = reach - gap                                     # how far in from the free wall
+        theta = np.arctan2(sin_t, cos_t)
+        # strands that run obliquely (they wander round the wall quickly with height) in irregular groups
+        angle = self.n_strands * theta + 2.0 * self.twist_rad * self.n_strands * np.sin(3.0 * np.pi * z
+                                                                                         + self.wave_phase_rad)
+        pattern = (np.cos(angle - self.phase_rad) + 0.7 * np.cos(0.37 * angle + 4.0 * z)
+                   + 0.5 * np.cos(3.0 * theta - 6.0 * z + self.phase_rad))
+        strand_reach = RV_TRABECULA_MM * (0.4 + 1.2 * z**2) * (1.0 + 0.4 * s)
+        # towards its apex the RV is so trabeculated that the muscle fills most of the cavity
+        threshold = 0.6 - 1.2 * np.clip((z - 0.6) / 0.4, 0.0, 1.0) ** 2
+        strands = (depth < strand_reach) & (pattern > threshold + 0.9 * depth / np.maximum(strand_reach, 1e-6))
+        # the moderator band, sloping a little towards the apex on its way to the free wall
+        band_w = rv["top"] - (MODERATOR_BAND_AT + 0.05 * np.sin(self.phase_rad)) * rv["length"] - 0.3 * gap
+        band_theta = MODERATOR_BAND_ANGLE + 0.15 * np.cos(self.phase_rad)
+        across = rho * np.sin(theta - band_theta)
+        band = np.hypot(w - band_w, across) < MODERATOR_BAND_RADIUS_MM
+        return strands | band
+
+
+RV_TRABECULA_MM = 4.0          # how far the RV trabeculae reach from the free wall at mid-cavity, at ED
+MODERATOR_BAND_AT = 0.6        # fraction of the way from the tricuspid annulus to the RV apex
+MODERATOR_BAND_ANGLE = -0.2    # its angle about the long axis (rad from u)
+MODERATOR_BAND_RADIUS_MM = 2.5
 
 
 @dataclass(frozen=True)
@@ -222,7 +277,7 @@ def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray,
 
 
 ATRIAL_WALL_MM = 2.0       # thickness of the atrial walls and the interatrial septum
-VALVE_MM = 1.6             # thickness of a closed mitral or tricuspid valve, as imaged
+VALVE_MM = 1.0             # thickness of a closed mitral or tricuspid valve (the leaflets), as imaged
 
 
 def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float,
@@ -230,10 +285,10 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     """Where the images show the atrial walls, the interatrial septum and the AV valves.
 
     The walls are a thin shell just outside each atrium (the septum is the right atrium's
-    side of the left atrium's wall); the closed mitral and tricuspid valves are thin
-    layers at the bottom of the left and right atria. They lie only on points labelled
-    background or atrial cavity, never on the ventricles. Open, the mitral leaflets hang
-    into the LV cavity, whose label they keep. The truth is unchanged.
+    side of the left atrium's wall); the closed tricuspid valve is a thin layer at the bottom
+    of the right atrium. They lie only on points labelled background or atrial cavity, never
+    on the ventricles. The closed mitral valve tents from the annulus into the LV cavity and
+    the open mitral leaflets hang into it; both keep its label. The truth is unchanged.
     The ellipsoids are those of :meth:`HeartShape.labels`.
 
     Parameters
@@ -272,17 +327,62 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
-        rho, cos_t, sin_t = polar(u, v)
-        annulus = heart.annulus_mm(g, cos_t, sin_t)
-        mitral = (k == LA_CAVITY) & (w < base + VALVE_MM) & (rho < annulus)
         below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
         # the tricuspid valve: the bottom of the right atrium, where the RV cavity lies just under it
         over_rv = heart.in_rv_cavity(np.column_stack([u, v, np.full_like(u, rv["top"] - 1.0)]), s)
         tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < rv["top"])) & over_rv
-        wall |= mitral | tricuspid
+        wall |= tricuspid
     out[cand] = wall
-    if not valves_closed:
-        out |= _open_mitral_leaflets(heart, p, lab, g)
+    out |= _closed_mitral_valve(heart, p, lab, g) if valves_closed else _open_mitral_leaflets(heart, p, lab, g)
+    return out
+
+
+MITRAL_TENT_MM = 5.0       # how far the closed mitral leaflets bow into the LV at their coaptation
+MITRAL_COAPTATION = 0.3    # the coaptation line: this fraction of the annulus radius off its centre, away from the aorta
+
+
+def _closed_mitral_valve(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: dict) -> np.ndarray:
+    """Where the closed mitral valve lies (systole and end-diastole).
+
+    Two leaflets, a thin sheet each, that slope from the annulus into the LV and meet along the
+    coaptation line, which lies away from the aortic root (the anterior leaflet is the longer) and
+    across the orifice from one commissure to the other: the tented valve of the long-axis views,
+    the "smile" of the coaptation line in a basal short-axis slice. On LA or LV cavity points,
+    whose labels it keeps.
+    """
+    out = np.zeros(lab.shape, bool)
+    base = g["base_w_mm"]
+    cand = (((lab == LA_CAVITY) | (lab == LV_CAVITY)) & (p[..., 2] > base - MITRAL_TENT_MM - VALVE_MM)
+            & (p[..., 2] < base + VALVE_MM))
+    if not cand.any():
+        return out
+    u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
+    rho, cos_t, sin_t = polar(u, v)
+    annulus = heart.annulus_mm(g, cos_t, sin_t)
+    # across the orifice (towards the aortic root) and along the coaptation line, in annulus radii
+    ca, sa = np.cos(MITRAL_AORTIC_ANGLE), np.sin(MITRAL_AORTIC_ANGLE)
+    across = (u * ca + v * sa) / annulus + MITRAL_COAPTATION
+    along = (v * ca - u * sa) / annulus / np.sqrt(1.0 - MITRAL_COAPTATION**2)
+    # 0 on the coaptation line, 1 at the annulus: the anterior leaflet spans 1 + c, the posterior 1 - c
+    leaflet = np.where(across > 0, across / (1.0 + MITRAL_COAPTATION), -across / (1.0 - MITRAL_COAPTATION))
+    rim = np.clip((1.0 - (rho / annulus) ** 2) / 0.4, 0.0, 1.0)  # every leaflet hinges on the annulus
+    tent = (MITRAL_TENT_MM * np.clip(1.0 - leaflet**2, 0.0, None) * np.clip(1.0 - np.abs(along) ** 6, 0.0, None)
+            * rim)
+    sheet = base + 0.5 * VALVE_MM - tent
+    out[cand] = (rho < annulus) & (np.abs(w - sheet) < 0.5 * VALVE_MM)
+    return out
+    u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
+    rho, cos_t, sin_t = polar(u, v)
+    annulus = heart.annulus_mm(g, cos_t, sin_t)
+    # the fraction t of the way from the coaptation c to the rim, along the ray through the point
+    # (annulus radii): the rim lies at c + d / t, with |c + d / t| = 1
+    cu, cv = -MITRAL_COAPTATION * np.cos(MITRAL_AORTIC_ANGLE), -MITRAL_COAPTATION * np.sin(MITRAL_AORTIC_ANGLE)
+    du, dv = u / annulus - cu, v / annulus - cv
+    dd, cd = du * du + dv * dv, cu * du + cv * dv
+    t = dd / np.maximum(np.sqrt(cd * cd + dd * (1.0 - MITRAL_COAPTATION**2)) - cd, 1e-9)
+    tent = MITRAL_TENT_MM * np.clip(1.0 - t * t, 0.0, None)
+    sheet = base + 0.5 * VALVE_MM - tent
+    out[cand] = (rho < annulus) & (np.abs(w - sheet) < 0.5 * VALVE_MM)
     return out
 
 

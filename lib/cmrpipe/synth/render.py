@@ -10,7 +10,8 @@ reconstruction's point-spread, gets faint phase-encode ghosts of the beating hea
 is multiplied by the receive field of the anterior and posterior surface-coil arrays
 (bright near the chest wall and the back, darker in the middle) and a smooth
 coil-bias field (and, for balanced SSFP, the dark off-resonance bands away from the
-shimmed heart), and gets Rician noise. Every plane was acquired in its own
+shimmed heart), and gets Rician noise, stronger where the coils see little (the
+scanner's intensity normalisation amplified it there). Every plane was acquired in its own
 breath-hold, so the anatomy is shifted in-plane by a few mm per plane; the shift is
 part of the truth, and the DICOM geometry is the nominal (unshifted) one, as on a
 scanner.
@@ -203,11 +204,15 @@ COIL_GAIN_RANGE = (0.3, 2.6)  # limits of the receive field relative to the hear
 COIL_POWER = 2.0             # an element's squared sensitivity is (D**2 / (D**2 + d**2))**COIL_POWER
 
 
-def coil_sensitivity(points_lps: np.ndarray, chest: Chest, strength: float) -> np.ndarray:
-    """Receive field of an anterior and a posterior surface-coil array, 1 at the heart's centre.
+def coil_sensitivity(points_lps: np.ndarray, chest: Chest, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Receive field of an anterior and a posterior surface-coil array, 1 at the heart's centre, as left
+    in the images by the scanner's intensity normalisation, and what that normalisation did to the noise.
 
     Each element's sensitivity falls off as ``(D**2 / (D**2 + d**2))**(COIL_POWER / 2)`` with the
-    distance ``d`` from it; the elements are combined by root sum of squares.
+    distance ``d`` from it; the elements are combined by root sum of squares. The scanner divides
+    the raw image by part of this field, so that ``strength`` of its fall-off is left in the signal;
+    the noise, uniform in the raw image, is divided by the same factor and so rises where the
+    coils see little (the middle of the body and the air beside it) and falls next to them.
 
     Parameters
     ----------
@@ -216,11 +221,12 @@ def coil_sensitivity(points_lps: np.ndarray, chest: Chest, strength: float) -> n
     chest : Chest
         Places the arrays in front of the chest and under the back.
     strength : float
-        0 gives a uniform field; 1 the full fall-off.
+        0 gives a uniform field; 1 the full fall-off (no normalisation).
 
     Returns
     -------
-    (...) float32 array
+    signal_gain, noise_gain : (...) float32 arrays
+        Factors on the signal and on the noise, both 1 at the heart's centre.
     """
     def field(p):
         total = np.zeros(p.shape[:-1], np.float32)
@@ -234,8 +240,9 @@ def coil_sensitivity(points_lps: np.ndarray, chest: Chest, strength: float) -> n
         return np.sqrt(total)
 
     p = np.asarray(points_lps, np.float32)
-    rel = field(p) / field(np.asarray(chest.heart_centre_lps, np.float32)[None])[0]
-    return np.clip(1.0 + strength * (rel - 1.0), *COIL_GAIN_RANGE).astype(np.float32)
+    raw = np.clip(field(p) / field(np.asarray(chest.heart_centre_lps, np.float32)[None])[0], *COIL_GAIN_RANGE)
+    signal_gain = 1.0 + strength * (raw - 1.0)
+    return signal_gain.astype(np.float32), (signal_gain / raw).astype(np.float32)
 
 
 def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protocol: Protocol,
@@ -308,7 +315,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     images = np.empty((n_frames, rows, cols), np.float32)
     labels = np.zeros((n_frames, rows, cols), np.uint8)
     bias = bias_field(plane, rng, protocol.bias_strength).astype(np.float32)
-    bias *= coil_sensitivity(centres - view.shift_lps, chest, protocol.coil_strength) * np.float32(view_gain)
+    coil, noise_gain = coil_sensitivity(centres - view.shift_lps, chest, protocol.coil_strength)
+    bias *= coil * np.float32(view_gain)
+    noise_sigma = protocol.noise_sigma * noise_gain
     psf_px = protocol.psf_mm / spacing
     bands = (off_resonance_bands(centres - view.shift_lps, chest.heart_centre_lps, look_rng, spacing, protocol.banding)
              if protocol.banding > 0 else None)
@@ -344,6 +353,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             cavity = lab == LV_CAVITY
             trab = np.zeros_like(cavity)
             trab[cavity] = trabeculae.mask(heart, near_pts[cavity], float(s))
+            rv_cavity = lab == RV_CAVITY
+            trab[rv_cavity] = trabeculae.rv_mask(heart, near_pts[rv_cavity], float(s))
             signal[trab] = myo_value * tissue[np.nonzero(trab)[0], 0]
             valves_closed = not (es_frame + 1 < f < n_frames - 1)
             walls = atrioventricular_detail(heart, near_pts, lab, float(s), valves_closed)
@@ -381,8 +392,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         truth[in_truth] = heart.labels(centre_truth, float(s))
         labels[f] = truth
         noisy = image * bias
-        n1 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
-        n2 = rng.normal(0.0, protocol.noise_sigma, noisy.shape)
+        n1 = rng.normal(0.0, 1.0, noisy.shape) * noise_sigma
+        n2 = rng.normal(0.0, 1.0, noisy.shape) * noise_sigma
         images[f] = np.sqrt((noisy + n1) ** 2 + n2**2)
     return images, labels
 
@@ -394,7 +405,7 @@ BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.
                 body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10}
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
-LIVER_VESSEL_LEVEL = 2.1   # field level above which the liver holds a vessel (about 2 % of it)
+LIVER_VESSEL_LEVEL = 2.3   # level of the 6 mm field above which the liver holds a vessel (a few, 5-10 mm across)
 
 
 def _tissue_fields(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: np.ndarray) -> dict:
@@ -417,7 +428,7 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     fat = (labels == body.SUBCUT_FAT) | (labels == body.MED_FAT)
     septa = np.exp(-((fields["septa"][..., None] / 0.12) ** 2))
     signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
-    vessel = np.broadcast_to(fields["vessel"][..., None] > LIVER_VESSEL_LEVEL, labels.shape) & (labels == body.LIVER)
+    vessel = np.broadcast_to(fields["patch"][..., None] > LIVER_VESSEL_LEVEL, labels.shape) & (labels == body.LIVER)
     signal[vessel] *= 1 + LIVER_VESSEL_GAIN
     return signal
 
