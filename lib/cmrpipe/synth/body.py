@@ -34,14 +34,14 @@ BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT,
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs
 RIB_SLOPE = 0.45             # ribs run down from back to front: z shift per mm of y
-RIB_UNEVENNESS = 0.2         # how much the ribs' spacing wanders (fraction of the pitch)
+RIB_UNEVENNESS = 0.3         # how much the ribs' spacing wanders (fraction of the pitch)
 RIB_SIZE_VARIATION = 0.2     # and their size, from rib to rib and along each
 COSTAL_CARTILAGE_COS = 0.55  # nearer the front than this (|cos| of the angle from the side), a rib is cartilage
 STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
-GAS_LEVEL = 0.45             # its gas lies in front of this fraction of its half-depth ahead of its centre
+GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
 RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickness
 RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
-RIB_MARROW = 0.55            # the marrow inside the cortex, as a fraction of the rib's size
+RIB_MARROW = 0.4             # the marrow inside the cortex, as a fraction of the rib's size
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
@@ -184,8 +184,13 @@ class Chest:
               + ((y - STOMACH_CENTRE_Y * depth) / (STOMACH_HALF_DEPTH * depth)) ** 2)
         stomach = below & ~liver & (sq <= 1.0)
         out[stomach] = STOMACH
-        # supine, the stomach's gas rises to its front, above a flat (coronal) gas-fluid level
-        out[stomach & (y < STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth)] = GAS
+        # supine, the stomach's gas rises to its front: a rounded bubble high under the dome, above a flat
+        # (coronal) gas-fluid level
+        bubble = (((x - 0.45 * width) / (0.17 * width)) ** 2
+                  + ((y - (STOMACH_CENTRE_Y - 0.5 * STOMACH_HALF_DEPTH) * depth) / (0.3 * depth)) ** 2
+                  + ((z - (dome - DIAPHRAGM_MM - 12.0)) / 24.0) ** 2)
+        gas_fluid_y = STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth
+        out[stomach & (bubble <= 1.0) & (y < gas_fluid_y)] = GAS
         ssp = ((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
 
