@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import numpy as np
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW, DIAPHRAGM) = range(18)
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE) = range(19)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
-               "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM}
+               "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE}
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs
@@ -41,7 +41,6 @@ STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and ha
 GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
 RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickness
 RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
-RIB_MARROW = 0.4             # the marrow inside the cortex, as a fraction of the rib's size
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
@@ -142,8 +141,8 @@ class Chest:
         out[wall] = MUSCLE
         cavity = (level <= 1.0) & (below_skin_mm > fat + muscle)
         out[cavity] = SOFT_TISSUE
-        # ribs: oblique hoops in the inner part of the chest wall, oval in section (a cortex round marrow),
-        # their spacing a little uneven
+        # ribs: oblique hoops in the inner part of the chest wall, oval in section, their size and spacing a
+        # little uneven (thin, so their fatty marrow is lost to partial volume: dark bone)
         rib_zone = wall & ~cavity & (np.abs(cos_t) > 0.25)
         turns = ((z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM
                  + RIB_UNEVENNESS * np.sin(x / 53.0 + z / 71.0))
@@ -152,11 +151,10 @@ class Chest:
         size = 1.0 + RIB_SIZE_VARIATION * np.sin(x / 41.0 + 2.0 * np.round(turns))  # each rib its own size
         rib = np.hypot(along_mm / RIB_HALF_SIZE_MM[0], across_mm / RIB_HALF_SIZE_MM[1]) / size
         bone = rib_zone & (rib <= 1.0)
-        # in front the ribs continue as costal cartilage (grey, like disc), behind they are bone round marrow
+        # in front the ribs continue as costal cartilage, about as grey as the muscle round it
         cartilage = np.abs(cos_t) < COSTAL_CARTILAGE_COS
-        out[bone & cartilage] = DISC
+        out[bone & cartilage] = CARTILAGE
         out[bone & ~cartilage] = RIB
-        out[bone & ~cartilage & (rib <= RIB_MARROW)] = MARROW
 
         dome = self.diaphragm_z(x, y)
         above = z > dome
@@ -220,7 +218,7 @@ class Chest:
         x, z = np.broadcast_arrays(np.asarray(x, float), np.asarray(z, float))
         y = np.arange(-0.2 * self.half_depth_mm, -1.3 * self.half_depth_mm - 60.0, -step_mm)
         line = np.stack(np.broadcast_arrays(x[..., None], y, z[..., None]), -1)
-        wall = np.isin(self.labels(line), (MUSCLE, RIB, MARROW, DISC, STERNUM, SUBCUT_FAT))
+        wall = np.isin(self.labels(line), (MUSCLE, RIB, CARTILAGE, STERNUM, SUBCUT_FAT))
         first = np.argmax(wall, axis=-1)
         return np.where(wall.any(axis=-1), y[first], np.nan)
 

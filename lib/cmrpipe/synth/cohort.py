@@ -99,9 +99,9 @@ GENERATOR_VERSION = 10
 # mitral valve tented into the LV towards its coaptation, away from the aortic root (v9 drew it flat), and
 # thinner AV valves; papillary muscles oval towards the wall with lumpy outlines (v9: round discs); more
 # epicardial fat, growing with age, body mass index and in men, the apical cap uneven (v9: a ring); noise
-# amplified where the coils see little (the scanner's intensity normalisation); ribs oval with marrow, unevenly
-# spaced; fewer, larger hepatic vessels; the stomach's gas a rounded bubble (v9: a black parallelogram in oblique
-# slices); a fuller RV towards its apex (RV/LV EDV about 0.93, was 0.79)
+# amplified where the coils see little (the scanner's intensity normalisation); ribs oval, of uneven size and
+# spacing, costal cartilage in front; fewer, larger hepatic vessels; the stomach's gas a rounded bubble (v9: a
+# black parallelogram in oblique slices); a fuller RV towards its apex (RV/LV EDV about 0.93, was 0.79)
 # v9: the heart fitted in the chest (against the front wall, on the diaphragm, clear of the spine and the aorta,
 # the chest deepened where it would not fit; v8 hearts reached into the chest wall, the liver and the spine); a
 # larger RV crescent that ejects less; shorter atria; the long axis about 30 degrees above the transverse plane

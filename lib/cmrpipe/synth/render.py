@@ -402,7 +402,8 @@ VESSEL_PHASE_STEPS = 5     # the great vessels are imaged at contraction 0, 0.2,
 HEART_LOW_SD = 0.05        # smooth variation of the heart muscle's signal
 BODY_LOW_SD = 0.06         # smooth variation of every body tissue's signal
 BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06,
-                body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10}
+                body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10,
+                body.CARTILAGE: 0.06}
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
 LIVER_VESSEL_LEVEL = 2.3   # level of the 6 mm field above which the liver holds a vessel (a few, 5-10 mm across)
