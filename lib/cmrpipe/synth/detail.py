@@ -371,19 +371,6 @@ def _closed_mitral_valve(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: d
     sheet = base + 0.5 * VALVE_MM - tent
     out[cand] = (rho < annulus) & (np.abs(w - sheet) < 0.5 * VALVE_MM)
     return out
-    u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
-    rho, cos_t, sin_t = polar(u, v)
-    annulus = heart.annulus_mm(g, cos_t, sin_t)
-    # the fraction t of the way from the coaptation c to the rim, along the ray through the point
-    # (annulus radii): the rim lies at c + d / t, with |c + d / t| = 1
-    cu, cv = -MITRAL_COAPTATION * np.cos(MITRAL_AORTIC_ANGLE), -MITRAL_COAPTATION * np.sin(MITRAL_AORTIC_ANGLE)
-    du, dv = u / annulus - cu, v / annulus - cv
-    dd, cd = du * du + dv * dv, cu * du + cv * dv
-    t = dd / np.maximum(np.sqrt(cd * cd + dd * (1.0 - MITRAL_COAPTATION**2)) - cd, 1e-9)
-    tent = MITRAL_TENT_MM * np.clip(1.0 - t * t, 0.0, None)
-    sheet = base + 0.5 * VALVE_MM - tent
-    out[cand] = (rho < annulus) & (np.abs(w - sheet) < 0.5 * VALVE_MM)
-    return out
 
 
 MITRAL_AORTIC_ANGLE = np.arctan2(AORTIC_ROOT[1], AORTIC_ROOT[0])  # the aortic root's direction from the LV axis
