@@ -666,25 +666,20 @@ def test_the_rv_has_coarse_trabeculae_and_a_moderator_band_crossing_its_cavity()
     lab = heart.labels(points, 0.0)
     cavity = points[lab == anatomy.RV_CAVITY]
     strands = trabeculae.rv_mask(heart, cavity, 0.0)
-    g = heart.surfaces(0.0)
-    rv = heart._rv(g, 0.0)
-    z = (rv["top"] - cavity[:, 2]) / rv["length"]
+    crescent = heart.rv_crescent(cavity, 0.0)
+    z, gap, reach = crescent["z"], crescent["gap_mm"], crescent["reach_mm"]
+    theta = np.arctan2(crescent["sin_t"], crescent["cos_t"])
     assert 0.01 < strands.mean() < 0.3
     # denser towards the RV apex
     assert strands[z > 0.5].mean() > 2 * strands[z < 0.5].mean()
     # the moderator band: at its height, strands reach from the septum (just outside the LV epicardium)
     # to the free wall, at the band's angle
-    rho, cos_t, sin_t = anatomy.polar(cavity[:, 0], cavity[:, 1])
-    gap = rho - heart.epicardium_mm(g, cos_t, sin_t, np.clip((g["base_w_mm"] - cavity[:, 2]) / g["c_epi_mm"], 0, 1))
-    reach = heart._rv_reach(rv, cos_t, cavity[:, 2])
-    band_zone = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.15) & (np.abs(np.arctan2(sin_t, cos_t)
-                                                                        - detail.MODERATOR_BAND_ANGLE) < 0.2)
+    band_zone = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.15) & (np.abs(theta - detail.MODERATOR_BAND_ANGLE) < 0.2)
     at_septum = band_zone & (gap < 0.2 * reach)
     mid_cavity = band_zone & (np.abs(gap - 0.5 * reach) < 0.1 * reach)
     assert strands[at_septum].any() and strands[mid_cavity].any()
     # away from the band, strands stay near the free wall
-    near_band = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.3) & (np.abs(np.arctan2(sin_t, cos_t)
-                                                                       - detail.MODERATOR_BAND_ANGLE) < 0.5)
+    near_band = (np.abs(z - detail.MODERATOR_BAND_AT) < 0.3) & (np.abs(theta - detail.MODERATOR_BAND_ANGLE) < 0.5)
     away = ~near_band & (gap < 0.3 * reach) & (reach > 15.0)
     assert away.sum() > 100
     assert not strands[away].any()

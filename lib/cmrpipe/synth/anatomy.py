@@ -332,14 +332,29 @@ class HeartShape:
     def in_rv_cavity(self, points_hrt: np.ndarray, s: float) -> np.ndarray:
         """Whether each point lies in the RV crescent at contraction ``s`` (its label below the tricuspid
         annulus, where no atrium lies), without labelling the rest of the heart."""
+        c = self.rv_crescent(points_hrt, s)
+        return (c["xi"] >= 0) & (c["xi"] <= 1) & (c["gap_mm"] > 0) & (c["gap_mm"] <= c["reach_mm"])
+
+    def rv_crescent(self, points_hrt: np.ndarray, s: float) -> dict[str, np.ndarray]:
+        """Where points lie with respect to the RV crescent at contraction ``s``.
+
+        Returns
+        -------
+        dict of (...) float arrays
+            ``rho``, ``cos_t``, ``sin_t`` (about the LV axis, :func:`polar`); ``xi``, the depth below the
+            base in epicardial long axes (not clipped); ``gap_mm``, how far outside the LV epicardium;
+            ``reach_mm``, how far the crescent reaches outside it there (0 where there is no RV); and
+            ``z``, the fraction of the way from the tricuspid annulus to the RV apex (not clipped).
+        """
         p = np.asarray(points_hrt, float)
         u, v, w = p[..., 0], p[..., 1], p[..., 2]
         g = self.surfaces(s)
+        rv = self._rv(g, s)
         rho, cos_t, sin_t = polar(u, v)
         xi = (g["base_w_mm"] - w) / g["c_epi_mm"]
-        r_epi = self.epicardium_mm(g, cos_t, sin_t, np.clip(xi, 0.0, 1.0))
-        gap = rho - r_epi
-        return (xi >= 0) & (xi <= 1) & (gap > 0) & (gap <= self._rv_reach(self._rv(g, s), cos_t, w))
+        gap = rho - self.epicardium_mm(g, cos_t, sin_t, np.clip(xi, 0.0, 1.0))
+        return {"rho": rho, "cos_t": cos_t, "sin_t": sin_t, "xi": xi, "gap_mm": gap,
+                "reach_mm": self._rv_reach(rv, cos_t, w), "z": (rv["top"] - w) / rv["length"]}
 
     def atria(self, s: float) -> dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]:
         """The left and right atrial cavities at contraction ``s``: ``{"la": (centre, semi_axes), "ra": ...}``.

@@ -233,12 +233,12 @@ class Chest:
         front = (y < 0) & (outside_mm > 0)
         rx, rz = BREAST_RADII_MM
         bz = self.heart_centre_lps[2] - BREAST_BELOW_HEART_MM
+        lobules = np.sin(x / 7.0 + z / 11.0) + np.sin(y / 5.0 - x / 13.0) + np.sin(z / 6.0 + y / 9.0)
         for side in (-1.0, 1.0):
             q = ((x - side * BREAST_X * self.half_width_mm) / rx) ** 2 + ((z - bz) / rz) ** 2
             height = self.breast_mm * np.clip(1.0 - q, 0.0, None) ** 1.5
             breast = front & (outside_mm <= height)
             out[breast] = SUBCUT_FAT
-            lobules = np.sin(x / 7.0 + z / 11.0) + np.sin(y / 5.0 - x / 13.0) + np.sin(z / 6.0 + y / 9.0)
             core = q / 0.4 + ((outside_mm / self.breast_mm - 0.35) / 0.3) ** 2 + 0.3 * lobules
             out[breast & (core < 1.0)] = SOFT_TISSUE
 

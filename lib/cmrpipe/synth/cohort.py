@@ -242,12 +242,11 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     heart = subjects.heart_for(info, rng)
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
-    bmi = info["weight_kg"] / (info["height_cm"] / 100.0) ** 2
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
                   heart_centre_lps=tuple(map(float, centre)),
                   **Chest.irregularity(look),
-                  breast_mm=Chest.breast_height_mm(info["sex"], bmi, look))
+                  breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look))
     # the heart lies against the front of the chest and on the diaphragm
     pose, chest = seat_heart(heart, pose, chest)
     spacing = prot.draw_pixel_spacing(rng)

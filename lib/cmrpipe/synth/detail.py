@@ -108,15 +108,12 @@ class Trabeculae:
         (n,) bool array
         """
         p = np.asarray(points_hrt, float).reshape(-1, 3)
-        g = heart.surfaces(s)
-        rv = heart._rv(g, s)
-        u, v, w = p[:, 0], p[:, 1], p[:, 2]
-        rho, cos_t, sin_t = polar(u, v)
-        xi = np.clip((g["base_w_mm"] - w) / g["c_epi_mm"], 0.0, 1.0)
-        gap = rho - heart.epicardium_mm(g, cos_t, sin_t, xi)
-        reach = heart._rv_reach(rv, cos_t, w)
-        z = np.clip((rv["top"] - w) / rv["length"], 0.0, 1.0)   # 0 at the annulus, 1 at the RV apex
-        depth = reach - gap                                     # how far in from the free wall
+        w = p[:, 2]
+        rv = heart._rv(heart.surfaces(s), s)
+        c = heart.rv_crescent(p, s)
+        rho, cos_t, sin_t, gap = c["rho"], c["cos_t"], c["sin_t"], c["gap_mm"]
+        z = np.clip(c["z"], 0.0, 1.0)                   # 0 at the annulus, 1 at the RV apex
+        depth = c["reach_mm"] - gap                     # how far in from the free wall
         theta = np.arctan2(sin_t, cos_t)
         # strands that run obliquely (they wander round the wall quickly with height) in irregular groups
         angle = self.n_strands * theta + 2.0 * self.twist_rad * self.n_strands * np.sin(3.0 * np.pi * z
@@ -338,7 +335,7 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
 
 
 MITRAL_TENT_MM = 5.0       # how far the closed mitral leaflets bow into the LV at their coaptation
-MITRAL_COAPTATION = 0.3    # the coaptation line: this fraction of the annulus radius off its centre, away from the aorta
+MITRAL_COAPTATION = 0.3    # the coaptation line lies this many annulus radii off centre, away from the aorta
 
 
 def _closed_mitral_valve(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: dict) -> np.ndarray:

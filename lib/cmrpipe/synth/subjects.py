@@ -128,12 +128,17 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         fat_scale=epicardial_fat_scale(subject))
 
 
+def body_mass_index(subject: dict) -> float:
+    """A subject's body mass index (kg/m2) from its ``weight_kg`` and ``height_cm``."""
+    return subject["weight_kg"] / (subject["height_cm"] / 100.0) ** 2
+
+
 def epicardial_fat_scale(subject: dict) -> float:
     """How much epicardial fat a subject's heart carries, relative to a typical 60-year-old woman with a
     body mass index of 27: more with age (about 2 % a year), body mass index (5 % per kg/m2) and in men
     (15 %), from 0.5 to 2 times. No draw of its own."""
-    bmi = subject["weight_kg"] / (subject["height_cm"] / 100.0) ** 2
-    scale = 1.0 + 0.02 * (subject["age_years"] - 60.0) + 0.05 * (bmi - 27.0) + 0.15 * (subject["sex"] == "M")
+    scale = (1.0 + 0.02 * (subject["age_years"] - 60.0) + 0.05 * (body_mass_index(subject) - 27.0)
+             + 0.15 * (subject["sex"] == "M"))
     return float(np.clip(scale, 0.5, 2.0))
 
 
