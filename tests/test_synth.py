@@ -593,7 +593,7 @@ def test_image_details_change_the_images_but_not_the_truth_or_the_subject_stream
     args = (view, s["heart"], s["chest"], s["pose"], s["protocol"], contraction)
     plain, plain_labels = render.render_view(*args, plain_rng, 1, 1)
     detailed, detailed_labels = render.render_view(*args, detail_rng, 1, 1, s["look_rng"], s["trabeculae"],
-                                                   s["vessels"])
+                                                   s["vessels"], s["lung_vessels"])
     assert np.array_equal(plain_labels, detailed_labels)  # the truth is the same
     assert plain_rng.random() == detail_rng.random()  # the details draw nothing from the subject's stream
     assert not np.allclose(plain, detailed)
@@ -926,6 +926,56 @@ def test_coronary_arteries_run_along_the_ventricles_off_their_walls():
         steps *= np.random.default_rng(2).uniform(0.5, 6.0, (3000, 1)) / np.linalg.norm(steps, axis=1)[:, None]
         for point in points[arteries][:200]:
             assert np.isin(heart.labels(point + steps, s), (anatomy.LV_MYO, anatomy.RV_WALL)).any()
+
+
+def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_heart():
+    from scipy.spatial import cKDTree
+
+    from cmrpipe.synth import body, lungs
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    for protocol_name in ("mesa", "ukb"):
+        s = make_subject(config, protocol_name, 0)
+        tree, chest, pose, heart = s["lung_vessels"], s["chest"], s["pose"], s["heart"]
+        r, parents = tree.radii_mm, tree.parents
+        assert len(r) > 300 and r.min() >= lungs.MIN_RADIUS_MM
+        forked = parents >= 0
+        assert (parents < np.arange(len(r))).all()  # parents come first
+        assert np.allclose(tree.starts_lps[forked], tree.ends_lps[parents[forked]])  # daughters start at the fork
+        # Murray's law: where both daughters grew, their r**3 add up to the parent's; otherwise less
+        n_kids = np.bincount(parents[forked], minlength=len(r))
+        kids_cubed = np.bincount(parents[forked], weights=r[forked] ** 3, minlength=len(r))
+        assert np.allclose(kids_cubed[n_kids == 2], r[n_kids == 2] ** 3)
+        assert (kids_cubed[n_kids == 1] < r[n_kids == 1] ** 3).all() and (n_kids <= 2).all()
+        # the segments run in the lungs (the first few across the mediastinum), never through the heart
+        for t in (0.5, 1.0):
+            points = tree.starts_lps + t * (tree.ends_lps - tree.starts_lps)
+            lab = chest.labels(points)
+            assert np.isin(lab, lungs.VESSEL_TISSUES).all() and np.mean(lab == body.LUNG) > 0.97
+            assert (heart.labels(pose.to_hrt(points), 0.0) == anatomy.BACKGROUND).all()
+        # and reach through their inner part (half of it lies within 20 mm of a vessel's axis), less into the
+        # outer part (beyond two thirds of the way from the hilum to the lung's edge)
+        centre = np.array(chest.heart_centre_lps)
+        reach = np.array([chest.half_width_mm, 120.0, 80.0])
+        probe = np.random.default_rng(0).uniform(centre - reach, centre + reach, (20000, 3))
+        lung = probe[chest.labels(probe) == body.LUNG]
+        roots = tree.starts_lps[parents < 0]
+        hilum = roots[cKDTree(roots).query(lung)[1]]
+        inner = chest.labels(lung + lungs.INNER_REACH * (lung - hilum)) == body.LUNG
+        axes = np.concatenate([tree.starts_lps + f * (tree.ends_lps - tree.starts_lps) for f in np.linspace(0, 1, 5)])
+        to_vessel = cKDTree(axes).query(lung)[0]
+        assert np.median(to_vessel[inner]) < 20.0 < np.median(to_vessel[~inner])
+        # the point query is exact: it agrees with the distance to every segment
+        near = tree.ends_lps[::10] + np.random.default_rng(1).normal(0.0, 1.5, (len(r[::10]), 3))
+        a, ab = tree.starts_lps[None], (tree.ends_lps - tree.starts_lps)[None]
+        t = np.clip(np.sum((near[:, None] - a) * ab, -1) / np.sum(ab * ab, -1), 0.0, 1.0)
+        inside = (np.linalg.norm(near[:, None] - a - t[..., None] * ab, axis=-1) <= r[None]).any(axis=1)
+        assert inside.any() and not inside.all()
+        assert np.array_equal(tree.contains(near), inside)
+        # painted into the body's labels, only over lung or mediastinal tissue
+        labels = chest.labels(near)
+        tree.paint(labels, near)
+        assert np.array_equal(labels == body.PULMONARY_VESSEL, inside & np.isin(chest.labels(near), lungs.VESSEL_TISSUES))
 
 
 def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():

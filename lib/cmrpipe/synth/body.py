@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE) = range(19)
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL) = range(20)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
-               "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE}
+               "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE,
+               "pulmonary_vessel": PULMONARY_VESSEL}
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs

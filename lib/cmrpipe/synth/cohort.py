@@ -46,7 +46,7 @@ import pandas as pd
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, render, subjects
+from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, lungs, render, subjects
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
@@ -94,7 +94,9 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 10
+GENERATOR_VERSION = 11
+# v11: pulmonary arteries and veins branching from the hila through the lungs (bright vessels in dark lung,
+# round across the plane and long along it; v10 showed only faint 1 mm strands and dots)
 # v10: the RV's coarse trabeculae along its free wall and the moderator band across its cavity; the closed
 # mitral valve tented into the LV towards its coaptation, away from the aortic root (v9 drew it flat), and
 # thinner AV valves; papillary muscles oval towards the wall with lumpy outlines (v9: round discs); more
@@ -260,10 +262,19 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
                 "study_date": f"2001{study_month:02d}{study_day:02d}",
                 "birth_date": f"{2001 - int(info['age_years']) - 1}{study_month:02d}{study_day:02d}",
                 "sex": info["sex"], "age_years": info["age_years"]}
+    trabeculae = detail.Trabeculae.random(look)
+    vessels = detail.GreatVessels.for_heart(heart, pose.axes_lps, look)
+    lung_roots = [(pose.to_lps(np.asarray(point)), pose.axes_lps @ direction, radius)
+                  for point, direction, radius in vessels.lung_roots]
+
+    def in_heart(points_lps):
+        points_hrt = pose.to_hrt(points_lps)
+        return (heart.labels(points_hrt, 0.0) != anatomy.BACKGROUND) | vessels.near(points_hrt, 2.0)
+
     return {"key": key, "protocol": prot, "info": info, "heart": heart, "pose": pose, "chest": chest,
             "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng, "look_rng": look,
-            "trabeculae": detail.Trabeculae.random(look),
-            "vessels": detail.GreatVessels.for_heart(heart, pose.axes_lps, look)}
+            "trabeculae": trabeculae, "vessels": vessels,
+            "lung_vessels": lungs.PulmonaryVessels.grow(lung_roots, chest, look, in_heart)}
 
 
 HEART_WALL_CLEARANCE_MM = 2.0  # the heart's front lies this far behind the anterior chest wall's inner surface
@@ -374,7 +385,7 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
         for series_number, view in enumerate(s["views"], start=1):
             images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
                                                     config.n_in_plane, config.n_through, s["look_rng"],
-                                                    s["trabeculae"], s["vessels"])
+                                                    s["trabeculae"], s["vessels"], s["lung_vessels"])
             group = h5.create_group(view.name)
             group.create_dataset("labels", data=label_maps, compression="gzip", compression_opts=4, shuffle=True)
             plane = view.plane

@@ -148,10 +148,12 @@ class GreatVessels:
     (:data:`AORTIC_BLOOD` for oxygenated blood, :data:`PULMONARY_BLOOD` for venous), a polyline
     (heart frame at ED, mm) with a radius at each point, and the thickness of the wall the images
     show (the arteries' :data:`VESSEL_WALL_MM`; none for the thin-walled veins and appendage, whose
-    tapering ends would otherwise show as grey spikes).
+    tapering ends would otherwise show as grey spikes). ``lung_roots`` holds one ``(point, direction,
+    radius_mm)`` (heart frame) where each tree of :mod:`cmrpipe.synth.lungs` starts.
     """
 
     tubes: tuple
+    lung_roots: tuple = ()
 
     @classmethod
     def for_heart(cls, heart: HeartShape, axes_lps: np.ndarray, rng: np.random.Generator) -> "GreatVessels":
@@ -189,6 +191,10 @@ class GreatVessels:
         ivc1 = ivc0 - 60.0 * unit(sup + 0.1 * rng.normal(size=3))
         tubes += [(PULMONARY_BLOOD, (svc0, svc1), (r_cava, 0.9 * r_cava), 0.0),
                   (PULMONARY_BLOOD, (ivc0, ivc1), (1.1 * r_cava, r_cava), 0.0)]
+        # the lungs' vessels grow from the pulmonary arteries (right and left of the trunk's end, the right
+        # one behind the aorta) and from the pulmonary veins' ends
+        roots = [(p2 + r_pa * unit(side * left - 0.8 * ant - 0.2 * sup), side * left - 0.8 * ant - 0.2 * sup,
+                  0.75 * r_pa) for side in (1.0, -1.0)]
         reach = 0.75 * float(la_ax[:2].mean())
         for side in (1.0, -1.0):
             for tilt in (0.45, -0.35):
@@ -201,11 +207,14 @@ class GreatVessels:
                 bend = start + 20.0 * unit(d + 0.3 * side * left)
                 end = bend + 15.0 * unit(d + 0.6 * side * left + 0.2 * rng.normal(size=3))
                 tubes.append((AORTIC_BLOOD, (start, bend, end), (r_pv, 0.85 * r_pv, 0.7 * r_pv), 0.0))
+                roots.append((end, end - bend, 0.7 * r_pv))
         laa0 = la_c + reach * unit(left + 0.8 * ant + 0.5 * sup)
         laa1 = laa0 + 24.0 * unit(ant + 0.6 * left - 0.5 * sup + 0.2 * rng.normal(size=3))
         tubes.append((AORTIC_BLOOD, (laa0, laa1), (8.0, 5.0), 0.0))
         return cls(tuple((code, tuple(map(tuple, line)), tuple(map(float, radius)), float(wall))
-                         for code, line, radius, wall in tubes))
+                         for code, line, radius, wall in tubes),
+                   tuple((tuple(map(float, point)), tuple(map(float, direction)), float(radius))
+                         for point, direction, radius in roots))
 
     def _moved(self, heart: HeartShape, s: float) -> float:
         return BASE_FOLLOW * (heart.surfaces(s)["base_w_mm"] - heart.surfaces(0.0)["base_w_mm"])

@@ -32,6 +32,7 @@ from cmrpipe.synth.anatomy import (BACKGROUND, LA_CAVITY, LV_CAVITY, PAPILLARY, 
 from cmrpipe.synth.body import LUNG, Chest
 from cmrpipe.synth.detail import (NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae, atrioventricular_detail,
                                   coronary_arteries, flow_jets)
+from cmrpipe.synth.lungs import PulmonaryVessels
 from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
@@ -249,7 +250,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
                 contraction: np.ndarray, rng: np.random.Generator, n_in_plane: int = 2,
                 n_through: int = 3, look_rng: np.random.Generator | None = None,
                 trabeculae: Trabeculae | None = None,
-                vessels: GreatVessels | None = None) -> tuple[np.ndarray, np.ndarray]:
+                vessels: GreatVessels | None = None,
+                lung_vessels: PulmonaryVessels | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image one plane at every frame.
 
     Parameters
@@ -268,8 +270,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     look_rng : numpy.random.Generator, optional
         Tissue texture and flow variation (a generator of its own, so that adding
         realism draws nothing from ``rng``); a fixed one when None.
-    trabeculae, vessels : optional
-        Image-only anatomy (:mod:`cmrpipe.synth.detail`); none when None.
+    trabeculae, vessels, lung_vessels : optional
+        Image-only anatomy (:mod:`cmrpipe.synth.detail`, :mod:`cmrpipe.synth.lungs`); none when None.
 
     Returns
     -------
@@ -294,7 +296,12 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     fields = _tissue_fields(look_rng, (rows, cols), spacing)
     view_gain = float(np.clip(1.0 + look_rng.normal(0.0, protocol.view_gain_sd), 0.8, 1.2))
     body_labels = chest.labels(points)
+    if lung_vessels is not None:
+        lung_vessels.paint(body_labels, points)
     body_signal = _textured_body(protocol.body_intensity, body_labels, fields)
+    # supine, the dependent (posterior) lung holds more blood and water than the front: brighter
+    lung = body_labels == LUNG
+    body_signal[lung] *= 1.0 + LUNG_DEPENDENT_GAIN * np.clip(points[..., 1][lung] / chest.half_depth_mm, -1.0, 1.0)
     # which pixels can hold heart tissue at any phase: test the pixel centres with a margin
     pts_hrt = pose.to_hrt(points.reshape(-1, 3)).reshape(points.shape)
     centre_hrt = pose.to_hrt(centres - view.shift_lps)
@@ -325,6 +332,11 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
+    if lung_vessels is not None:
+        # the lungs' vessels pulse and move with the heart: their signal is smeared over a few mm
+        excess = (body_labels == body.PULMONARY_VESSEL).mean(axis=-1) * np.float32(
+            protocol.body_intensity[body.PULMONARY_VESSEL] - protocol.body_intensity[LUNG])
+        base_image += gaussian_filter(excess, LUNG_VESSEL_BLUR_MM / spacing) - excess
     base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing, fields)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     near_low = fields["low"][near][:, None]
@@ -403,7 +415,9 @@ HEART_LOW_SD = 0.05        # smooth variation of the heart muscle's signal
 BODY_LOW_SD = 0.06         # smooth variation of every body tissue's signal
 BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06,
                 body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10,
-                body.CARTILAGE: 0.06}
+                body.CARTILAGE: 0.06, body.LUNG: 0.15}
+LUNG_DEPENDENT_GAIN = 0.4  # the lung's signal is this much higher at the back (and lower at the front)
+LUNG_VESSEL_BLUR_MM = 2.0  # how far (SD) the lung vessels' signal is smeared by their motion
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
 LIVER_VESSEL_LEVEL = 2.3   # level of the 6 mm field above which the liver holds a vessel (a few, 5-10 mm across)
