@@ -726,7 +726,7 @@ def test_display_axes_put_up_at_the_top_and_right_on_the_right():
 
 def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spine():
     from cmrpipe.synth import body
-    from cmrpipe.synth.cohort import HEART_DIAPHRAGM_CLEARANCE_MM, HEART_WALL_CLEARANCE_MM
+    from cmrpipe.synth.cohort import HEART_DIAPHRAGM_CLEARANCE_MM, HEART_WALL_CLEARANCE_MM, _column_extreme
 
     config = config_for("smoke", seed=4, n_subjects=4, **TINY)
     for protocol_name in ("mesa", "ukb"):
@@ -748,6 +748,13 @@ def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spi
             assert np.isin(ahead, (body.MUSCLE, body.RIB, body.STERNUM, body.SUBCUT_FAT)).any()
             below = chest.labels(points - [0.0, 0.0, HEART_DIAPHRAGM_CLEARANCE_MM + 2.0])
             assert (below == body.DIAPHRAGM).any()
+            # the diaphragm moulded to the heart's underside: much more of it lies close on the diaphragm than
+            # on the domes alone
+            (x, y), bottom = _column_extreme(points, (0, 1), 2)
+            gap = bottom - chest.diaphragm_z(x, y)
+            gap_domes = bottom - dataclasses.replace(chest, bed_lift_mm=None).diaphragm_z(x, y)
+            assert np.mean(gap < 8.0) > 2.5 * np.mean(gap_domes < 8.0)
+            assert np.median(gap) < 0.6 * np.median(gap_domes)
             # with the lung beside it
             hx, hy, hz = chest.heart_centre_lps
             a_epi = heart.surfaces(0.0)["a_epi_mm"]

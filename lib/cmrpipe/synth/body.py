@@ -20,9 +20,11 @@ breath-hold misregistration moves it with the heart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates, minimum_filter
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
  GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL) = range(20)
@@ -59,6 +61,11 @@ BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 
 BREAST_X = 0.5               # a breast's centre lies this fraction of the half-width from the midline
 BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, head-foot
 BREAST_BELOW_HEART_MM = 25.0  # its centre lies this far below the heart's centre
+BED_FULL_MM = 25.0           # the diaphragm rises to the heart where the heart lies up to this far above it,
+BED_REACH_MM = 45.0          # less far up to this (and not at all further)
+BED_MARGIN_MM = 2.0          # and stays this much lower than the heart's least clearance over it
+BED_SMOOTH_MM = 6.0          # the lift is smoothed over about this (SD)
+BED_PAD_CELLS = 4            # cells round the heart's footprint, where the smoothed lift fades
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,9 @@ class Chest:
     radius) and ``fat_amp``/``fat_phase`` (harmonics 1-3 of the subcutaneous fat thickness)
     make the body irregular; zero gives a smooth outline and an even fat layer.
     ``breast_mm`` is how far each breast rises from the chest wall (0: none).
+    ``bed_lift_mm`` (a grid of ``bed_step_mm`` cells in x and y, its first cell's centre at
+    ``bed_origin_mm``) raises the diaphragm under the heart, which rests on it and moulds it
+    (None: the domes alone).
     """
 
     half_width_mm: float
@@ -82,6 +92,9 @@ class Chest:
     fat_amp: tuple[float, ...] = (0.0, 0.0, 0.0)
     fat_phase: tuple[float, ...] = (0.0, 0.0, 0.0)
     breast_mm: float = 0.0
+    bed_origin_mm: tuple[float, float] = (0.0, 0.0)
+    bed_step_mm: float = 4.0
+    bed_lift_mm: np.ndarray | None = field(default=None, compare=False)
 
     @classmethod
     def irregularity(cls, rng: np.random.Generator) -> dict:
@@ -265,12 +278,55 @@ class Chest:
         out[outside] = lab
 
     def diaphragm_z(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Height of the diaphragm's upper surface (mm): two domes, the right one higher, lowest at the rim."""
+        """Height of the diaphragm's upper surface (mm): two domes, the right one higher, lowest at the rim,
+        raised where the heart lies on it (:attr:`bed_lift_mm`)."""
         width, depth = self.half_width_mm, self.half_depth_mm
         right = 6.0 + DOME_HEIGHT_MM * (1 - ((x + 0.4 * width) / (0.55 * width)) ** 2 - (y / (0.95 * depth)) ** 2)
         # the left dome peaks under the heart, which rests on it
         left = DOME_HEIGHT_MM * (1 - ((x - 0.35 * width) / (0.55 * width)) ** 2 - ((y + 0.25 * depth) / (0.95 * depth)) ** 2)
-        return self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + _smooth_max(_smooth_max(right, left, 12.0), -40.0, 12.0)
+        dome = self.diaphragm_z_mm - DOME_HEIGHT_MM + 10.0 + _smooth_max(_smooth_max(right, left, 12.0), -40.0, 12.0)
+        if self.bed_lift_mm is None:
+            return dome
+        x, y = np.broadcast_arrays(x, y)
+        cells = [(np.ravel(c) - o) / self.bed_step_mm for c, o in zip((x, y), self.bed_origin_mm)]
+        lift = map_coordinates(self.bed_lift_mm, cells, order=1, mode="constant", cval=0.0)
+        return dome + lift.reshape(x.shape).astype(dome.dtype)
+
+    def with_heart_bed(self, points_lps: np.ndarray, clearance_mm: float) -> "Chest":
+        """This chest with the diaphragm raised under the heart, as the heart lying on it moulds it.
+
+        Under each ``bed_step_mm`` column of the heart's points, the diaphragm rises to
+        ``clearance_mm`` + :data:`BED_MARGIN_MM` below the heart's underside where that lies
+        less than :data:`BED_FULL_MM` above the domes, less far up to :data:`BED_REACH_MM`
+        and not at all higher; the lift is smoothed (:data:`BED_SMOOTH_MM`) and never
+        brings the diaphragm closer to the heart than that.
+
+        Parameters
+        ----------
+        points_lps : (n, 3) float array
+            Points inside the heart (at ED), LPS mm.
+        clearance_mm : float
+            The heart's underside's least height above the domes.
+        """
+        step = self.bed_step_mm
+        cell = np.round(np.asarray(points_lps, float)[:, :2] / step).astype(int)
+        first = cell.min(axis=0) - BED_PAD_CELLS
+        shape = tuple(cell.max(axis=0) - first + 1 + BED_PAD_CELLS)
+        bottom = np.full(shape, np.inf)
+        np.minimum.at(bottom, tuple((cell - first).T), np.asarray(points_lps, float)[:, 2])
+        origin = tuple(float(v) for v in first * step)
+        bx, by = np.meshgrid(origin[0] + step * np.arange(shape[0]), origin[1] + step * np.arange(shape[1]),
+                             indexing="ij")
+        dome = dataclasses.replace(self, bed_lift_mm=None).diaphragm_z(bx, by)
+        gap = np.clip(bottom - dome - clearance_mm - BED_MARGIN_MM, 0.0, None)
+        held = np.isfinite(gap)
+        gap = np.where(held, gap, 0.0)
+        lift = gap * np.clip((BED_REACH_MM - gap) / (BED_REACH_MM - BED_FULL_MM), 0.0, 1.0)
+        # never above the heart anywhere between the cells either: capped by the lowest underside round each
+        ceiling = np.clip(minimum_filter(bottom, size=3, mode="constant", cval=np.inf) - dome - clearance_mm
+                          - BED_MARGIN_MM, 0.0, None)
+        lift = np.minimum(gaussian_filter(lift, BED_SMOOTH_MM / step), ceiling)
+        return dataclasses.replace(self, bed_origin_mm=origin, bed_lift_mm=lift.astype(np.float32))
 
 
 def _smooth_max(a: np.ndarray, b, softness: float) -> np.ndarray:

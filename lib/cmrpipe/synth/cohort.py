@@ -95,8 +95,9 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 
 
 GENERATOR_VERSION = 11
-# v11: pulmonary arteries and veins branching from the hila through the lungs (bright vessels in dark lung,
-# round across the plane and long along it; v10 showed only faint 1 mm strands and dots)
+# v11: pulmonary arteries and veins branching from the hila through the lungs (v10 showed only faint 1 mm
+# strands and dots), the lung a little brighter at the back; the diaphragm moulded to the heart's underside (the
+# apex and the inferior wall rest on it; v10 left lung between them and the domes)
 # v10: the RV's coarse trabeculae along its free wall and the moderator band across its cavity; the closed
 # mitral valve tented into the LV towards its coaptation, away from the aortic root (v9 drew it flat), and
 # thinner AV valves; papillary muscles oval towards the wall with lumpy outlines (v9: round discs); more
@@ -289,7 +290,8 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
     lies :data:`HEART_WALL_CLEARANCE_MM` behind the inner surface of the anterior chest wall; where
     its back would then reach the spine or the descending aorta, the chest is made deeper (by as
     little as leaves :data:`HEART_SPINE_CLEARANCE_MM`); and the diaphragm is raised or lowered so
-    that the heart rests on it (:data:`HEART_DIAPHRAGM_CLEARANCE_MM` above it).
+    that the heart rests on it (:data:`HEART_DIAPHRAGM_CLEARANCE_MM` above it), and moulded to the
+    heart's underside (:meth:`Chest.with_heart_bed`).
 
     Returns
     -------
@@ -331,8 +333,9 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
     (x, y), bottom = _column_extreme(points, (0, 1), 2)
     rise = float(np.min(bottom - chest.diaphragm_z(x, y))) - HEART_DIAPHRAGM_CLEARANCE_MM
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * g["base_w_mm"]]))
-    return pose, dataclasses.replace(chest, diaphragm_z_mm=chest.diaphragm_z_mm + rise,
-                                     heart_centre_lps=tuple(map(float, centre)))
+    chest = dataclasses.replace(chest, diaphragm_z_mm=chest.diaphragm_z_mm + rise,
+                                heart_centre_lps=tuple(map(float, centre)))
+    return pose, chest.with_heart_bed(points, HEART_DIAPHRAGM_CLEARANCE_MM)
 
 
 def _column_extreme(points: np.ndarray, across: tuple[int, int], along: int, width_mm: float = 4.0):
