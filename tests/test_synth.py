@@ -1000,6 +1000,32 @@ def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():
             assert lab[top + 1 + int(body.DIAPHRAGM_MM / 0.5) + 2] == body.LUNG
 
 
+def test_arms_have_their_own_outlines_an_eccentric_humerus_and_intermuscular_septa():
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    chest = make_subject(config, "mesa", 0)["chest"]
+    centre_x = chest.half_width_mm + body.ARM_GAP_MM + body.ARM_HALF_WIDTH_MM
+    centre_y = 0.15 * chest.half_depth_mm
+    g = np.arange(-70.0, 70.0, 0.5)
+    ax, ay = np.meshgrid(g, g, indexing="ij")
+    arms = {}
+    for side in (1.0, -1.0):
+        points = np.stack([side * (centre_x + ax), centre_y + ay, np.full_like(ax, chest.heart_centre_lps[2])], -1)
+        arms[side] = lab = chest.labels(points)
+        marrow = lab == body.MARROW
+        # the humerus towards the chest and the front (-y) of the arm's centre
+        assert np.isclose(ax[marrow].mean(), -body.HUMERUS_OFFSET_MM[0], atol=1.0)
+        assert np.isclose(ay[marrow].mean(), -body.HUMERUS_OFFSET_MM[1], atol=1.0)
+        # fat septa run through the muscle from the bone: fat next to the bone, inside the muscle
+        near_bone = np.abs(np.hypot(ax + body.HUMERUS_OFFSET_MM[0], ay + body.HUMERUS_OFFSET_MM[1])
+                           - body.HUMERUS_RADIUS_MM - 3.0) < 0.5
+        assert (lab[near_bone] == body.SUBCUT_FAT).any() and (lab[near_bone] == body.MUSCLE).mean() > 0.8
+    # the two arms are not mirror images
+    outline = {side: lab != body.AIR for side, lab in arms.items()}
+    assert (outline[1.0] != outline[-1.0]).mean() > 0.005
+
+
 def test_breasts_only_for_women_on_the_front_of_the_chest():
     from dataclasses import replace
 

@@ -55,6 +55,13 @@ ARM_GAP_MM = 12.0            # between the chest wall and the arm
 ARM_HALF_WIDTH_MM, ARM_HALF_DEPTH_MM = 46.0, 54.0
 ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
 HUMERUS_RADIUS_MM, HUMERUS_CORTEX_MM = 12.0, 3.5
+HUMERUS_OFFSET_MM = (8.0, 6.0)  # the humerus lies this far from the arm's centre towards the chest and the front
+ARM_OUTLINE_GAIN = 2.0       # the arms' outlines are this much more uneven than the chest's
+ARM_FAT_UNEVENNESS = 1.5     # and their fat layers than the chest's
+ARM_SIDE_PHASE = 2.1         # the right arm's harmonics are turned this far (rad) from the left's
+ARM_SEPTA_RAD = (0.3, 3.0)   # where the intermuscular septa leave the humerus (0: away from the chest, pi/2: back)
+ARM_SEPTUM_CURVE = 0.5       # and how far (rad) they turn on their way out, per arm half-width
+ARM_SEPTUM_MM = 1.5
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
@@ -257,22 +264,42 @@ class Chest:
             out[breast & (core < 1.0)] = SOFT_TISSUE
 
     def _arms(self, out: np.ndarray, x: np.ndarray, y: np.ndarray, level: np.ndarray) -> None:
-        """Write the two arms (beside the chest, outside its outline) into ``out`` in place."""
+        """Write the two arms (beside the chest, outside its outline) into ``out`` in place.
+
+        Each has an uneven outline and fat layer, its muscle split into a front and a back
+        compartment by the thin, curving medial and lateral intermuscular septa (fat), and the
+        humerus off-centre, nearer the chest and the front.
+        """
         reach = self.half_width_mm + ARM_GAP_MM
         outside = (np.abs(x) > reach) & (level > 1.0)
         if not outside.any():
             return
+        side = np.sign(x[outside])  # +1 left, -1 right
         ax = np.abs(x[outside]) - reach - ARM_HALF_WIDTH_MM
         ay = y[outside] - 0.15 * self.half_depth_mm
         r = np.hypot(ax / ARM_HALF_WIDTH_MM, ay / ARM_HALF_DEPTH_MM)
         safe = np.maximum(r, 1e-6)
         cos_t, sin_t = ax / ARM_HALF_WIDTH_MM / safe, ay / ARM_HALF_DEPTH_MM / safe
+        # each arm its own uneven outline and fat layer (the right arm's harmonics turned from the left's)
+        wobble, uneven = (np.where(side > 0, _harmonics(cos_t, sin_t, amp, phase, first),
+                                   _harmonics(cos_t, sin_t, amp, np.add(phase, ARM_SIDE_PHASE), first))
+                          for amp, phase, first in ((self.outline_amp, self.outline_phase, 2),
+                                                    (self.fat_amp[::-1], self.fat_phase, 1)))
+        r = r / (1.0 + ARM_OUTLINE_GAIN * wobble)
         below_skin_mm = (1.0 - r) * ARM_HALF_WIDTH_MM
-        fat = ARM_FAT_MM * np.clip(1.0 + _harmonics(cos_t, sin_t, self.fat_amp[::-1], self.fat_phase), 0.4, None)
+        fat = ARM_FAT_MM * np.clip(1.0 + ARM_FAT_UNEVENNESS * uneven, 0.3, None)
         lab = np.zeros(ax.shape, np.uint8)
         lab[r <= 1.0] = SUBCUT_FAT
-        lab[(r <= 1.0) & (below_skin_mm > fat)] = MUSCLE
-        bone = np.hypot(ax + 0.1 * ARM_HALF_WIDTH_MM, ay)
+        muscle = (r <= 1.0) & (below_skin_mm > fat)
+        lab[muscle] = MUSCLE
+        bx, by = ax + HUMERUS_OFFSET_MM[0], ay + HUMERUS_OFFSET_MM[1]
+        bone = np.hypot(bx, by)
+        # the medial and lateral intermuscular septa: thin sheets curving from the bone to the skin between the
+        # front (flexor) and back (extensor) compartments
+        angle = np.arctan2(by, bx)
+        for septum in ARM_SEPTA_RAD:
+            turn = angle - septum - ARM_SEPTUM_CURVE * bone / ARM_HALF_WIDTH_MM
+            lab[muscle & (np.abs(bone * np.sin(turn)) < 0.5 * ARM_SEPTUM_MM) & (np.cos(turn) > 0)] = SUBCUT_FAT
         lab[bone <= HUMERUS_RADIUS_MM] = RIB
         lab[bone <= HUMERUS_RADIUS_MM - HUMERUS_CORTEX_MM] = MARROW
         out[outside] = lab
