@@ -111,15 +111,15 @@ class Protocol:
         return self.thickness_mm + self.gap_mm
 
 
-# gradient echo: blood about twice as bright as myocardium (inflow), fat brighter still
-_HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.56, an.LV_MYO: 0.27, an.RV_CAVITY: 0.54, an.RV_WALL: 0.27,
-              an.LA_CAVITY: 0.52, an.EPI_FAT: 0.62, an.PAPILLARY: 0.29,
-              an.RA_CAVITY: 0.51}
+# gradient echo: blood less than twice as bright as myocardium (inflow), fat brighter still
+_HEART_GRE = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.51, an.LV_MYO: 0.28, an.RV_CAVITY: 0.49, an.RV_WALL: 0.28,
+              an.LA_CAVITY: 0.47, an.EPI_FAT: 0.62, an.PAPILLARY: 0.29,
+              an.RA_CAVITY: 0.46}
 _HEART_SSFP = {an.BACKGROUND: 0.0, an.LV_CAVITY: 0.88, an.LV_MYO: 0.22, an.RV_CAVITY: 0.86, an.RV_WALL: 0.22,
                an.LA_CAVITY: 0.84, an.EPI_FAT: 0.80, an.PAPILLARY: 0.25,
                an.RA_CAVITY: 0.83}
 _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.LUNG: 0.08, body.LIVER: 0.27,
-             body.SPINE: 0.45, body.AORTA: 0.55, body.MUSCLE: 0.29, body.CSF: 0.16,
+             body.SPINE: 0.45, body.AORTA: 0.50, body.MUSCLE: 0.29, body.CSF: 0.16,
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
              body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50, body.DIAPHRAGM: 0.29,
              body.CARTILAGE: 0.26, body.PULMONARY_VESSEL: 0.30}
