@@ -44,6 +44,8 @@ RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickn
 RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
 STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
 GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
+STOMACH_HALF_HEIGHT_MM = 70.0  # the stomach's and the spleen's half-heights; their tops reach 10 mm into the
+SPLEEN_HALF_HEIGHT_MM = 55.0   # dome's curve below the diaphragm's muscle
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
@@ -199,8 +201,12 @@ class Chest:
                       + 12.0 * np.sin(y / 29.0 + z / 41.0) + 5.0 * np.sin(y / 11.0 - z / 17.0 + 1.3))
         liver = below & (x < liver_edge)
         out[liver] = LIVER
+        # the stomach and the spleen are rounded bags hanging under the diaphragm (not columns: an oblique
+        # plane cuts them in curves)
+        under_mm = dome - DIAPHRAGM_MM - z  # how far below the diaphragm's muscle
         sq = (((x - 0.42 * width) / (0.28 * width)) ** 2
-              + ((y - STOMACH_CENTRE_Y * depth) / (STOMACH_HALF_DEPTH * depth)) ** 2)
+              + ((y - STOMACH_CENTRE_Y * depth) / (STOMACH_HALF_DEPTH * depth)) ** 2
+              + ((under_mm - STOMACH_HALF_HEIGHT_MM + 10.0) / STOMACH_HALF_HEIGHT_MM) ** 2)
         stomach = below & ~liver & (sq <= 1.0)
         out[stomach] = STOMACH
         # supine, the stomach's gas rises to its front: a rounded bubble high under the dome, above a flat
@@ -210,7 +216,8 @@ class Chest:
                   + ((z - (dome - DIAPHRAGM_MM - 12.0)) / 24.0) ** 2)
         gas_fluid_y = STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth
         out[stomach & (bubble <= 1.0) & (y < gas_fluid_y)] = GAS
-        ssp = ((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
+        ssp = (((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
+               + ((under_mm - SPLEEN_HALF_HEIGHT_MM + 10.0) / SPLEEN_HALF_HEIGHT_MM) ** 2)
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
 
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
