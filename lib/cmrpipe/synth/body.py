@@ -72,7 +72,7 @@ BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, hea
 BREAST_BELOW_HEART_MM = 25.0  # its centre lies this far below the heart's centre
 BED_FULL_MM = 25.0           # the diaphragm rises to the heart where the heart lies up to this far above it,
 BED_REACH_MM = 45.0          # less far up to this (and not at all further)
-BED_MARGIN_MM = 2.0          # and stays this much lower than the heart's least clearance over it
+BED_MARGIN_MM = 3.5          # and stays this much lower than the heart's least clearance over it
 BED_SMOOTH_MM = 6.0          # the lift is smoothed over about this (SD)
 BED_PAD_CELLS = 4            # cells round the heart's footprint, where the smoothed lift fades
 
@@ -356,7 +356,8 @@ class Chest:
         held = np.isfinite(gap)
         gap = np.where(held, gap, 0.0)
         lift = gap * np.clip((BED_REACH_MM - gap) / (BED_REACH_MM - BED_FULL_MM), 0.0, 1.0)
-        # never above the heart anywhere between the cells either: capped by the lowest underside round each
+        # never above the heart anywhere between the cells either, nor on the steep flanks the sampling misses:
+        # capped by the lowest underside within two cells
         ceiling = np.clip(minimum_filter(bottom, size=3, mode="constant", cval=np.inf) - dome - clearance_mm
                           - BED_MARGIN_MM, 0.0, None)
         lift = np.minimum(gaussian_filter(lift, BED_SMOOTH_MM / step), ceiling)
