@@ -63,7 +63,7 @@ RV_FULLNESS = 0.9  # the crescent's reach falls from the tricuspid annulus to th
 RV_ROUNDNESS = 0.45  # exponent of the crescent's profile between the insertion points (smaller: blunter)
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
-RV_FAT_MM = 4.5  # fat over the RV free wall, where there is some (typical heart)
+RV_FAT_MM = 6.5  # fat over the RV free wall, in the middle of its patches (typical heart)
 APICAL_FAT_MM = 4.0  # the fat cap over the LV apex (typical heart)
 LV_FAT_MM = 3.5  # the fat patches over the LV, at the base (typical heart)
 TRICUSPID_OFFSET_MM = 8.0  # the tricuspid annulus lies this far apical of the mitral annulus (the base)
@@ -269,9 +269,13 @@ class HeartShape:
         k = np.flatnonzero((r_epi > 0) & (rv_gap > 0) & (w <= rv["top"] + grow)
                            & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
         cos_k, w_k, gap_k = cos_t[k], w[k], rv_gap[k]
-        # fat in patches over the RV free wall (cos 3 theta by recurrence)
-        patch = ((4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0) > 0.2) & (w_k <= rv["top"])
-        lab[k[patch & (gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + rv_fat_mm))]] = EPI_FAT
+        # fat in patches over the RV free wall (cos 3 theta by recurrence), each thickest in its middle and
+        # thinning to nothing at its edges (lenses, not a band of even thickness)
+        pattern = (4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0)
+        lens_mm = rv_fat_mm * np.clip(pattern / 0.6, 0.0, 1.0)
+        patch = (lens_mm > 0) & (w_k <= rv["top"])
+        reach_k = self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)
+        lab[k[patch & (reach_k > 0) & (gap_k <= reach_k + lens_mm)]] = EPI_FAT
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)]] = RV_WALL
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
 
