@@ -255,10 +255,10 @@ class HeartShape:
         cos2 = cos_t**2 - sin_t**2
         sin2 = 2 * sin_t * cos_t
         patches = (cos2 * 0.765 - sin2 * 0.644 - 0.4) / 0.6  # cos(2 theta + 40 degrees), above 0.4
-        # (the apical cap thicker on the side towards the RV, thin laterally, not an even ring)
+        # (the apical cap thick on the side towards the RV, none laterally: no even ring, no bull's eye)
         fat_mm = self.fat_scale * (np.clip(LV_FAT_MM * (1.2 - xi_ep) * patches, 0.0, None)
                                    + APICAL_FAT_MM * np.clip((xi_ep - 0.8) / 0.2, 0.0, 1.0)
-                                   * (0.15 + 0.85 * (0.5 + 0.5 * cos_t) ** 2))
+                                   * np.clip(1.2 * (0.5 + 0.5 * cos_t) ** 2 - 0.2, 0.0, None))
         lab[(rho <= r_epi + fat_mm) & (r_epi > 0)] = EPI_FAT
 
         # right ventricle: a crescent wrapped round the septal side of the LV epicardium, with its wall;
