@@ -57,7 +57,7 @@ PAPILLARY_ELONGATION = 1.3  # a papillary muscle's section: this times longer to
                             # narrower across it, than a circle of its radius
 PAPILLARY_LUMPS = 0.18      # relative amplitude of the irregularity of its outline
 RV_LENGTH = 0.85  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
-RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
+RV_THICKNESS = 1.1  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
 RV_FULLNESS = 0.9  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
 RV_ROUNDNESS = 0.45  # exponent of the crescent's profile between the insertion points (smaller: blunter)
