@@ -102,7 +102,8 @@ GENERATOR_VERSION = 11
 # intermuscular septa; gradient-echo blood a little less bright against myocardium (about 1.7 : 1, was 2 : 1);
 # the stomach and the spleen rounded bags under the diaphragm (v10: columns, straight-sided in oblique planes);
 # the fat over the RV free wall in lenses that thin to their edges (v10: patches of even thickness), none on
-# the apex's lateral side (v10: a thin ring there, a bull's eye in apical slices)
+# the apex's lateral side (v10: a thin ring there, a bull's eye in apical slices); SSFP bands wider and further
+# from the heart, towards the edges of the field of view (v10: thin dark lines across the chest)
 # v10: the RV's coarse trabeculae along its free wall and the moderator band across its cavity; the closed
 # mitral valve tented into the LV towards its coaptation, away from the aortic root (v9 drew it flat), and
 # thinner AV valves; papillary muscles oval towards the wall with lumpy outlines (v9: round discs); more

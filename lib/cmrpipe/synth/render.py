@@ -467,8 +467,8 @@ def smooth_field(rng: np.random.Generator, shape: tuple[int, int], sigma_px) -> 
     return (field - field.mean()) / max(field.std(), 1e-9)
 
 
-BAND_WIDTH_RAD = 0.5      # half-width (in off-resonance phase per TR) of a dark SSFP band
-BAND_RADIUS_MM = (140.0, 220.0)  # the first band lies this far from the shimmed heart
+BAND_WIDTH_RAD = 0.7      # half-width (in off-resonance phase per TR) of a dark SSFP band
+BAND_RADIUS_MM = (170.0, 260.0)  # the first band lies this far from the shimmed heart
 
 
 def off_resonance_bands(points_lps: np.ndarray, heart_centre_lps, rng: np.random.Generator,
