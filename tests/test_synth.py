@@ -979,10 +979,9 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
         inside = (np.linalg.norm(near[:, None] - a - t[..., None] * ab, axis=-1) <= r[None]).any(axis=1)
         assert inside.any() and not inside.all()
         assert np.array_equal(tree.contains(near), inside)
-        # painted into the body's labels, only over lung or mediastinal tissue
+        # imaged only over lung or mediastinal tissue
         labels = chest.labels(near)
-        tree.paint(labels, near)
-        assert np.array_equal(labels == body.PULMONARY_VESSEL, inside & np.isin(chest.labels(near), lungs.VESSEL_TISSUES))
+        assert np.array_equal(tree.mask(labels, near), inside & np.isin(labels, lungs.VESSEL_TISSUES))
 
 
 def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():

@@ -33,6 +33,8 @@ BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
                "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE,
                "pulmonary_vessel": PULMONARY_VESSEL}
+"""The body's tissues; :data:`PULMONARY_VESSEL` names the signal of the lungs' vessels
+(:mod:`cmrpipe.synth.lungs`), which :meth:`Chest.labels` never returns."""
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs

@@ -15,8 +15,9 @@ Murray's law (``r**3 = r_1**3 + r_2**3``, unevenly shared) and growth stops belo
 the heart is tried once in another direction and otherwise dropped; the first generations
 may cross the mediastinum to reach the hila.
 
-The trees are static, in the patient frame (LPS, mm), and image-only: they change the
-body's labels in the lungs and the mediastinum, never the heart's truth.
+The trees are static, in the patient frame (LPS, mm), and image-only: the images show them
+over the lungs and the mediastinum (:data:`~cmrpipe.synth.body.PULMONARY_VESSEL`'s signal), never
+in the heart's truth.
 """
 
 from __future__ import annotations
@@ -173,20 +174,24 @@ class PulmonaryVessels:
             out[point[dist <= self.radii_mm[seg]]] = True
         return out.reshape(q.shape[:-1])
 
-    def paint(self, labels: np.ndarray, points_lps: np.ndarray) -> None:
-        """Label the vessels :data:`~cmrpipe.synth.body.PULMONARY_VESSEL` in ``labels`` (in place), where
-        the body has lung or mediastinal tissue.
+    def mask(self, labels: np.ndarray, points_lps: np.ndarray) -> np.ndarray:
+        """Where the vessels run through lung or mediastinal tissue.
 
         Parameters
         ----------
         labels : (...) uint8 array
             Body labels at ``points_lps``.
         points_lps : (..., 3) float array
+
+        Returns
+        -------
+        (...) bool array
         """
+        out = np.zeros(np.shape(labels), bool)
         where = np.isin(labels, VESSEL_TISSUES)
         if where.any():
-            hit = self.contains(points_lps[where])
-            labels[tuple(i[hit] for i in np.nonzero(where))] = body.PULMONARY_VESSEL
+            out[where] = self.contains(np.asarray(points_lps)[where])
+        return out
 
 
 def _inside(chest: body.Chest, p: np.ndarray, d: np.ndarray, length: np.ndarray, generation: int,

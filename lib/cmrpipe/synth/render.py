@@ -296,8 +296,6 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     fields = _tissue_fields(look_rng, (rows, cols), spacing)
     view_gain = float(np.clip(1.0 + look_rng.normal(0.0, protocol.view_gain_sd), 0.8, 1.2))
     body_labels = chest.labels(points)
-    if lung_vessels is not None:
-        lung_vessels.paint(body_labels, points)
     body_signal = _textured_body(protocol.body_intensity, body_labels, fields)
     # supine, the dependent (posterior) lung holds more blood and water than the front: brighter
     lung = body_labels == LUNG
@@ -332,11 +330,10 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
-    if lung_vessels is not None:
-        # the lungs' vessels pulse and move with the heart: their signal is smeared over a few mm
-        excess = (body_labels == body.PULMONARY_VESSEL).mean(axis=-1) * np.float32(
-            protocol.body_intensity[body.PULMONARY_VESSEL] - protocol.body_intensity[LUNG])
-        base_image += gaussian_filter(excess, LUNG_VESSEL_BLUR_MM / spacing) - excess
+    lung_vessel_signal = (_pulmonary_vessel_signal(lung_vessels, body_labels, points, protocol.body_intensity, spacing)
+                          if lung_vessels is not None else None)
+    if lung_vessel_signal is not None:
+        base_image += lung_vessel_signal
     base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing, fields)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     near_low = fields["low"][near][:, None]
@@ -390,6 +387,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             signal[idx[0][hit], idx[1][hit]] = vessel_signal[hit]
         image = base_image.copy()
         image[near] = signal.mean(axis=-1) * texture[near]
+        if lung_vessel_signal is not None:
+            # near the heart too, wherever the heart does not cover them at this phase
+            image[near] += lung_vessel_signal[near] * (~inside).mean(axis=-1)
         if bands is not None:
             image *= bands
         image = _ringing(image, protocol.ringing)
@@ -417,7 +417,7 @@ BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.
                 body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10,
                 body.CARTILAGE: 0.06, body.LUNG: 0.15}
 LUNG_DEPENDENT_GAIN = 0.4  # the lung's signal is this much higher at the back (and lower at the front)
-LUNG_VESSEL_BLUR_MM = 2.0  # how far (SD) the lung vessels' signal is smeared by their motion
+LUNG_VESSEL_BLUR_MM = 1.0  # how far (SD) the lung vessels' signal is smeared by their motion
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
 LIVER_VESSEL_LEVEL = 2.3   # level of the 6 mm field above which the liver holds a vessel (a few, 5-10 mm across)
@@ -487,6 +487,24 @@ def off_resonance_bands(points_lps: np.ndarray, heart_centre_lps, rng: np.random
     phase = np.pi * quadratic + 1.5 * np.minimum(quadratic, 1.0) * smooth_field(rng, shape, 40.0 / np.asarray(spacing_mm))
     wrapped = np.mod(phase, 2 * np.pi) - np.pi  # 0 on a band
     return (1.0 - depth * np.exp(-((wrapped / BAND_WIDTH_RAD) ** 2))).astype(np.float32)
+
+
+def _pulmonary_vessel_signal(tree: PulmonaryVessels, labels: np.ndarray, points_lps: np.ndarray, table: dict,
+                             spacing_mm: np.ndarray) -> np.ndarray:
+    """The lungs' vessels' signal above that of the tissue they run through (rows, cols), the mean over
+    each pixel's sub-samples smeared by :data:`LUNG_VESSEL_BLUR_MM`: they pulse and move with the heart.
+
+    Parameters
+    ----------
+    tree : PulmonaryVessels
+    labels : (rows, cols, n_sub) uint8 array
+        Body labels at the sub-samples ``points_lps`` (rows, cols, n_sub, 3).
+    table : dict
+        The protocol's body signals; :data:`~cmrpipe.synth.body.PULMONARY_VESSEL`'s is the vessels'.
+    """
+    vessel = tree.mask(labels, points_lps)
+    excess = np.where(vessel, np.float32(table[body.PULMONARY_VESSEL]) - _lookup(table, labels), 0.0)
+    return gaussian_filter(excess.mean(axis=-1).astype(np.float32), LUNG_VESSEL_BLUR_MM / spacing_mm)
 
 
 def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray, fields: dict) -> np.ndarray:
