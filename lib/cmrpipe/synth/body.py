@@ -46,8 +46,8 @@ RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickn
 RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
 STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
 GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
-STOMACH_HALF_HEIGHT_MM = 70.0  # the stomach's and the spleen's half-heights; their tops reach 10 mm into the
-SPLEEN_HALF_HEIGHT_MM = 55.0   # dome's curve below the diaphragm's muscle
+STOMACH_HALF_HEIGHT_MM = 70.0  # the stomach's and the spleen's half-heights; their centres lie this less 10 mm
+SPLEEN_HALF_HEIGHT_MM = 55.0   # under the diaphragm's muscle, which cuts their tops
 VERTEBRA_RADIUS_MM = 17.0
 CANAL_RADIUS_MM = 7.5
 DESCENDING_AORTA_RADIUS_MM = 11.0
@@ -345,11 +345,12 @@ class Chest:
             The heart's underside's least height above the domes.
         """
         step = self.bed_step_mm
-        cell = np.round(np.asarray(points_lps, float)[:, :2] / step).astype(int)
+        points = np.asarray(points_lps, float)
+        cell = np.round(points[:, :2] / step).astype(int)
         first = cell.min(axis=0) - BED_PAD_CELLS
         shape = tuple(cell.max(axis=0) - first + 1 + BED_PAD_CELLS)
         bottom = np.full(shape, np.inf)
-        np.minimum.at(bottom, tuple((cell - first).T), np.asarray(points_lps, float)[:, 2])
+        np.minimum.at(bottom, tuple((cell - first).T), points[:, 2])
         origin = tuple(float(v) for v in first * step)
         bx, by = np.meshgrid(origin[0] + step * np.arange(shape[0]), origin[1] + step * np.arange(shape[1]),
                              indexing="ij")

@@ -74,9 +74,9 @@ class PulmonaryVessels:
         blocked : callable, optional
             ``blocked(points_lps) -> bool array``: where no vessel may run (the heart).
         """
-        targets = _lung_targets(chest, rng, np.array([r[0] for r in roots], float).reshape(-1, 3), blocked)
-        alive = np.ones(len(targets), bool)
         p = np.array([r[0] for r in roots], float).reshape(-1, 3)
+        targets = _lung_targets(chest, rng, p, blocked)
+        alive = np.ones(len(targets), bool)
         d = _unit(np.array([r[1] for r in roots], float).reshape(-1, 3))
         r = np.array([r[2] for r in roots], float)
         parent = np.full(len(p), -1)
