@@ -276,7 +276,7 @@ class HeartShape:
         patch = (lens_mm > 0) & (w_k <= rv["top"])
         reach_k = self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)
         lab[k[patch & (reach_k > 0) & (gap_k <= reach_k + lens_mm)]] = EPI_FAT
-        lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)]] = RV_WALL
+        lab[k[gap_k <= reach_k]] = RV_WALL
         lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
 
         # right atrium above the RV, beside the left atrium; left atrium above the base
