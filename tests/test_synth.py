@@ -593,7 +593,7 @@ def test_image_details_change_the_images_but_not_the_truth_or_the_subject_stream
     args = (view, s["heart"], s["chest"], s["pose"], s["protocol"], contraction)
     plain, plain_labels = render.render_view(*args, plain_rng, 1, 1)
     detailed, detailed_labels = render.render_view(*args, detail_rng, 1, 1, s["look_rng"], s["trabeculae"],
-                                                   s["vessels"], s["lung_vessels"])
+                                                   s["vessels"], s["vessel_trees"])
     assert np.array_equal(plain_labels, detailed_labels)  # the truth is the same
     assert plain_rng.random() == detail_rng.random()  # the details draw nothing from the subject's stream
     assert not np.allclose(plain, detailed)
@@ -844,28 +844,42 @@ def test_veins_join_their_atria():
     assert sum(in_la) == 5 and sum(in_ra) == 2
 
 
-def test_papillary_muscles_rise_from_the_wall_and_fat_fills_the_grooves():
+def test_papillary_muscles_stand_free_above_and_rise_from_the_wall_below_and_fat_fills_the_grooves():
+    from scipy.ndimage import label as components
+
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     heart = make_subject(config, "ukb", 0)["heart"]
-    base = heart.surfaces(0.0)["base_w_mm"]
+
+    def touching(mask, step=1):
+        out = np.zeros_like(mask)
+        for axis in (0, 1):
+            for shift in (step, -step):
+                out |= np.roll(mask, shift, axis)
+        return out
+
+    g = np.arange(-70.0, 90.0, 0.25)  # short-axis planes on a 0.25 mm grid
+    uu, vv = np.meshgrid(g, g, indexing="ij")
     for s in (0.0, 1.0):
-        # a mid-ventricular short-axis plane, 0.25 mm grid
-        g = np.arange(-70.0, 90.0, 0.25)
-        uu, vv = np.meshgrid(g, g, indexing="ij")
-        lab = heart.labels(np.stack([uu, vv, np.full_like(uu, 0.5 * base)], -1), s)
-        pap = lab == anatomy.PAPILLARY
-        assert pap.any()
-        touching = np.zeros_like(pap)
-        for axis in (0, 1):
-            for step in (1, -1):
-                touching |= np.roll(lab == anatomy.LV_MYO, step, axis)
-        assert (pap & touching).any()  # attached, not floating in the cavity
-        fat = lab == anatomy.EPI_FAT
-        near_rv = np.zeros_like(fat)
-        for axis in (0, 1):
-            for step in (4, -4):
-                near_rv |= np.roll(lab == anatomy.RV_WALL, step, axis)
-        assert (fat & near_rv).sum() > 20  # fat in the interventricular grooves
+        geometry = heart.surfaces(s)
+        base, c_endo = geometry["base_w_mm"], geometry["c_endo_mm"]
+
+        def plane(xi):
+            return heart.labels(np.stack([uu, vv, np.full_like(uu, base - xi * c_endo)], -1), s)
+
+        upper, lower = plane(0.4), plane(0.72)
+        for lab in (upper, lower):
+            pap = lab == anatomy.PAPILLARY
+            assert pap.any()
+            # two muscles, apart (at ES too, in the small cavity, where they lie against the wall)
+            parts, _ = components(pap)
+            assert (np.bincount(parts.ravel())[1:] >= 20).sum() == 2
+        # at ED the heads stand free in the cavity, blood all round them; lower down they rise from the wall
+        free = not (touching(upper == anatomy.LV_MYO) & (upper == anatomy.PAPILLARY)).any()
+        assert free == (s == 0.0)
+        assert (touching(lower == anatomy.LV_MYO) & (lower == anatomy.PAPILLARY)).any()
+    lab = plane(0.5)
+    fat = lab == anatomy.EPI_FAT
+    assert (fat & touching(lab == anatomy.RV_WALL, 4)).sum() > 20  # fat in the interventricular grooves
 
 
 def test_ssfp_bands_lie_away_from_the_shimmed_heart():
@@ -938,14 +952,15 @@ def test_coronary_arteries_run_along_the_ventricles_off_their_walls():
 def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_heart():
     from scipy.spatial import cKDTree
 
-    from cmrpipe.synth import body, lungs
+    from cmrpipe.synth import body, trees
 
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     for protocol_name in ("mesa", "ukb"):
         s = make_subject(config, protocol_name, 0)
-        tree, chest, pose, heart = s["lung_vessels"], s["chest"], s["pose"], s["heart"]
+        tree, chest, pose, heart = s["vessel_trees"][0], s["chest"], s["pose"], s["heart"]
+        assert tree.territory == trees.LUNGS
         r, parents = tree.radii_mm, tree.parents
-        assert len(r) > 300 and r.min() >= lungs.MIN_RADIUS_MM
+        assert len(r) > 300 and r.min() >= trees.MIN_RADIUS_MM
         forked = parents >= 0
         assert (parents < np.arange(len(r))).all()  # parents come first
         assert np.allclose(tree.starts_lps[forked], tree.ends_lps[parents[forked]])  # daughters start at the fork
@@ -958,7 +973,7 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
         for t in (0.5, 1.0):
             points = tree.starts_lps + t * (tree.ends_lps - tree.starts_lps)
             lab = chest.labels(points)
-            assert np.isin(lab, lungs.VESSEL_TISSUES).all() and np.mean(lab == body.LUNG) > 0.97
+            assert np.isin(lab, trees.LUNGS.tissues).all() and np.mean(lab == body.LUNG) > 0.97
             assert (heart.labels(pose.to_hrt(points), 0.0) == anatomy.BACKGROUND).all()
         # and reach through their inner part (half of it lies within 20 mm of a vessel's axis), less into the
         # outer part (beyond two thirds of the way from the hilum to the lung's edge)
@@ -968,7 +983,7 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
         lung = probe[chest.labels(probe) == body.LUNG]
         roots = tree.starts_lps[parents < 0]
         hilum = roots[cKDTree(roots).query(lung)[1]]
-        inner = chest.labels(lung + lungs.INNER_REACH * (lung - hilum)) == body.LUNG
+        inner = chest.labels(lung + trees.LUNGS.inner_reach * (lung - hilum)) == body.LUNG
         axes = np.concatenate([tree.starts_lps + f * (tree.ends_lps - tree.starts_lps) for f in np.linspace(0, 1, 5)])
         to_vessel = cKDTree(axes).query(lung)[0]
         assert np.median(to_vessel[inner]) < 20.0 < np.median(to_vessel[~inner])
@@ -981,7 +996,43 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
         assert np.array_equal(tree.contains(near), inside)
         # imaged only over lung or mediastinal tissue
         labels = chest.labels(near)
-        assert np.array_equal(tree.mask(labels, near), inside & np.isin(labels, lungs.VESSEL_TISSUES))
+        assert np.array_equal(tree.mask(labels, near), inside & np.isin(labels, trees.LUNGS.tissues))
+
+
+def test_hepatic_veins_branch_from_the_inferior_cava_through_the_liver():
+    from cmrpipe.synth import body, trees
+
+    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
+    for protocol_name in ("mesa", "ukb"):
+        for index in range(3):
+            s = make_subject(config, protocol_name, index)
+            tree, chest, pose, heart = s["vessel_trees"][1], s["chest"], s["pose"], s["heart"]
+            assert tree.territory == trees.LIVER
+            r, parents = tree.radii_mm, tree.parents
+            # three veins (or two, where one found no room) from the cava's wall where it runs through the liver
+            roots = np.flatnonzero(parents < 0)
+            assert 2 <= len(roots) <= 3 and np.allclose(r[roots], trees.HEPATIC_RADIUS_MM)
+            (top, bottom), cava_mm = s["vessels"].inferior_cava
+            top, bottom = pose.to_lps(np.array([top, bottom]))
+            down = (bottom - top) / np.linalg.norm(bottom - top)
+            offset = tree.starts_lps[roots] - top
+            from_axis = np.linalg.norm(offset - np.outer(offset @ down, down), axis=1)
+            assert np.allclose(from_axis, cava_mm)
+            on_axis = top + np.outer(offset @ down, down)
+            assert (chest.labels(on_axis) == body.LIVER).all()
+            # Murray's law at every fork, and a tree of some size that runs only in the liver, outside the heart
+            n_kids = np.bincount(parents[parents >= 0], minlength=len(r))
+            kids_cubed = np.bincount(parents[parents >= 0], weights=r[parents >= 0] ** 3, minlength=len(r))
+            assert np.allclose(kids_cubed[n_kids == 2], r[n_kids == 2] ** 3)
+            assert len(r) > 100 and r.min() >= trees.MIN_RADIUS_MM
+            for t in (0.5, 1.0):
+                points = tree.starts_lps + t * (tree.ends_lps - tree.starts_lps)
+                assert (chest.labels(points) == body.LIVER).all()
+                assert (heart.labels(pose.to_hrt(points), 0.0) == anatomy.BACKGROUND).all()
+            # imaged only over the liver
+            near = tree.ends_lps + np.random.default_rng(1).normal(0.0, 1.5, (len(r), 3))
+            labels = chest.labels(near)
+            assert np.array_equal(tree.mask(labels, near), tree.contains(near) & (labels == body.LIVER))
 
 
 def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():

@@ -52,10 +52,14 @@ ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
-PAPILLARY_CENTRE = 0.78  # a papillary muscle's axis, fraction of the endocardial radius in its direction
-PAPILLARY_ELONGATION = 1.3  # a papillary muscle's section: this times longer towards the wall, this times
-                            # narrower across it, than a circle of its radius
-PAPILLARY_LUMPS = 0.18      # relative amplitude of the irregularity of its outline
+PAPILLARY_TOP = 0.22  # the top of a papillary muscle's head, fraction of the endocardial long axis below the base
+PAPILLARY_FREE_TO = 0.5  # above this depth (same fraction) a papillary muscle stands free of the wall
+PAPILLARY_SINK = 0.2  # ... and over this much further it sinks into the wall (gone by twice this)
+PAPILLARY_GAP_MM = 1.8  # the blood between a free papillary muscle and the wall at ED (none at ES)
+PAPILLARY_THICKENING = 0.25  # a papillary muscle's radius grows by this fraction from ED to ES
+PAPILLARY_MAX_SHARE = 0.35  # a papillary muscle's radius is at most this share of the cavity's there
+PAPILLARY_ELONGATION = 1.1  # a papillary muscle's section: this times longer towards the wall than across it
+PAPILLARY_LUMPS = 0.12      # relative amplitude of the irregularity of its outline
 RV_LENGTH = 0.85  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
 RV_THICKNESS = 1.1  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
@@ -160,7 +164,7 @@ class HeartShape:
     rv_scale : float
         Size of the RV relative to the LV epicardium.
     papillary_mm : float
-        Largest radius of the two papillary muscles at ED (they thicken in systole).
+        Radius of the two papillary muscles' sections at ED, across the wall (they thicken in systole).
     fat_scale : float
         How much epicardial fat the heart carries, relative to the typical (it grows with
         age, body mass index and in men).
@@ -302,20 +306,30 @@ class HeartShape:
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
-        # two papillary muscles on the free wall, mid-cavity to near the apex, their bases on the wall: in
-        # section, ovals longer towards the wall than across it, with lumpy outlines that change with height
+        # two papillary muscles on the free wall: each a column of rounded section (lumpy, a little longer
+        # towards the wall) with a domed head in the mid cavity. Its upper part stands free in the cavity, a
+        # thin layer of blood between it and the wall at ED (its chordae are too fine to see); below the
+        # middle of the cavity it sinks into the wall, a bump that flattens towards the apex
         c = np.flatnonzero(in_cavity)
         xi_en = np.clip((base - w[c]) / g["c_endo_mm"], 0.0, 1.0)
-        radius = self.papillary_mm * (1 + 0.35 * s) * np.sin(np.pi * np.clip((xi_en - 0.2) / 0.65, 0.0, 1.0))
+        head = self.papillary_mm * (1 + PAPILLARY_THICKENING * s)
+        below_top = np.clip((xi_en - PAPILLARY_TOP) * g["c_endo_mm"], 0.0, None)  # mm below the head's top
+        radius = np.sqrt(np.clip(below_top * (2.0 * head - below_top), 0.0, None))
+        radius = np.where(below_top < head, radius, head)
+        sunk = np.clip((xi_en - PAPILLARY_FREE_TO) / PAPILLARY_SINK, 0.0, None)
+        gap = PAPILLARY_GAP_MM * (1 - s) * np.clip(1.0 - 2.0 * sunk, 0.0, 1.0)
         for k, angle in enumerate(PAPILLARY_ANGLES):
             cu, cv = np.cos(angle), np.sin(angle)
-            centre = PAPILLARY_CENTRE * g["a_endo_mm"] * self.endo_delta.radius_factor(cu, cv, xi_en)
+            wall = self.endocardium_mm(g, cu, cv, xi_en)
+            # in a small (systolic) cavity the two lie against the wall and apart, never meeting in its middle
+            r_k = np.minimum(radius, PAPILLARY_MAX_SHARE * wall)
+            centre = wall - gap - PAPILLARY_ELONGATION * r_k * (1.0 - sunk)
             radial = u[c] * cu + v[c] * cv - centre
             across = v[c] * cu - u[c] * cv
             phi = np.arctan2(across, radial)
             lumps = 1.0 + PAPILLARY_LUMPS * np.cos(2.0 * phi + 9.0 * xi_en + 2.0 * k) * np.cos(3.0 * phi - 5.0 * xi_en)
-            d2 = (radial / PAPILLARY_ELONGATION) ** 2 + (across * PAPILLARY_ELONGATION) ** 2
-            lab[c[d2 <= (radius * lumps) ** 2]] = PAPILLARY
+            d2 = (radial / PAPILLARY_ELONGATION) ** 2 + across**2
+            lab[c[d2 <= (r_k * lumps) ** 2]] = PAPILLARY
         out[idx] = lab
         return out.reshape(shape)
 

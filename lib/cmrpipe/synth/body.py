@@ -27,14 +27,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates, minimum_filter
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL) = range(20)
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL, HEPATIC_VESSEL) = range(21)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
                "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE,
-               "pulmonary_vessel": PULMONARY_VESSEL}
-"""The body's tissues; :data:`PULMONARY_VESSEL` names the signal of the lungs' vessels
-(:mod:`cmrpipe.synth.lungs`), which :meth:`Chest.labels` never returns."""
+               "pulmonary_vessel": PULMONARY_VESSEL, "hepatic_vessel": HEPATIC_VESSEL}
+"""The body's tissues; :data:`PULMONARY_VESSEL` and :data:`HEPATIC_VESSEL` name the signals of the
+lungs' and the liver's vessels (:mod:`cmrpipe.synth.trees`), which :meth:`Chest.labels` never returns."""
 
 # the back is flatter: its outline is a superellipse of exponent 3 (the front is elliptic)
 RIB_PITCH_MM = 24.0          # head-foot distance between ribs

@@ -46,7 +46,7 @@ import pandas as pd
 from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
-from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, lungs, render, subjects
+from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, render, subjects, trees
 from cmrpipe.synth.body import Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
@@ -94,7 +94,10 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 11
+GENERATOR_VERSION = 12
+# v12: papillary muscles with rounded heads standing free in the mid cavity (a thin layer of blood between them
+# and the wall at ED) that sink into the wall towards the apex (v11: wedges on the wall, a star-shaped ES
+# cavity); hepatic veins branching from the inferior vena cava through the liver (v11: a few round blobs)
 # v11: pulmonary arteries and veins branching from the hila through the lungs (v10 showed only faint 1 mm
 # strands and dots), the lung a little brighter at the back; the diaphragm moulded to the heart's underside (the
 # apex and the inferior wall rest on it; v10 left lung between them and the domes); the RV a crescent with a
@@ -278,10 +281,13 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
         points_hrt = pose.to_hrt(points_lps)
         return (heart.labels(points_hrt, 0.0) != anatomy.BACKGROUND) | vessels.near(points_hrt, 2.0)
 
+    lung_trees = trees.VesselTree.grow(trees.LUNGS, lung_roots, chest, look, in_heart)
+    (cava_top, cava_bottom), cava_mm = vessels.inferior_cava
+    liver_roots = trees.hepatic_roots(chest, pose.to_lps(np.array([cava_top, cava_bottom])), cava_mm)
     return {"key": key, "protocol": prot, "info": info, "heart": heart, "pose": pose, "chest": chest,
             "pixel_spacing_mm": spacing, "views": views, "identity": identity, "rng": rng, "look_rng": look,
             "trabeculae": trabeculae, "vessels": vessels,
-            "lung_vessels": lungs.PulmonaryVessels.grow(lung_roots, chest, look, in_heart)}
+            "vessel_trees": (lung_trees, trees.VesselTree.grow(trees.LIVER, liver_roots, chest, look, in_heart))}
 
 
 HEART_WALL_CLEARANCE_MM = 2.0  # the heart's front lies this far behind the anterior chest wall's inner surface
@@ -394,7 +400,7 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
         for series_number, view in enumerate(s["views"], start=1):
             images, label_maps = render.render_view(view, heart, s["chest"], pose, prot, contraction, rng,
                                                     config.n_in_plane, config.n_through, s["look_rng"],
-                                                    s["trabeculae"], s["vessels"], s["lung_vessels"])
+                                                    s["trabeculae"], s["vessels"], s["vessel_trees"])
             group = h5.create_group(view.name)
             group.create_dataset("labels", data=label_maps, compression="gzip", compression_opts=4, shuffle=True)
             plane = view.plane

@@ -149,11 +149,14 @@ class GreatVessels:
     (heart frame at ED, mm) with a radius at each point, and the thickness of the wall the images
     show (the arteries' :data:`VESSEL_WALL_MM`; none for the thin-walled veins and appendage, whose
     tapering ends would otherwise show as grey spikes). ``lung_roots`` holds one ``(point, direction,
-    radius_mm)`` (heart frame) where each tree of :mod:`cmrpipe.synth.lungs` starts.
+    radius_mm)`` (heart frame) where each pulmonary tree of :mod:`cmrpipe.synth.trees` starts, and
+    ``inferior_cava`` the inferior vena cava's axis (two heart-frame points, from the right atrium
+    down) and radius, from which the hepatic veins branch.
     """
 
     tubes: tuple
     lung_roots: tuple = ()
+    inferior_cava: tuple = ()
 
     @classmethod
     def for_heart(cls, heart: HeartShape, axes_lps: np.ndarray, rng: np.random.Generator) -> "GreatVessels":
@@ -214,7 +217,8 @@ class GreatVessels:
         return cls(tuple((code, tuple(map(tuple, line)), tuple(map(float, radius)), float(wall))
                          for code, line, radius, wall in tubes),
                    tuple((tuple(map(float, point)), tuple(map(float, direction)), float(radius))
-                         for point, direction, radius in roots))
+                         for point, direction, radius in roots),
+                   ((tuple(map(float, ivc0)), tuple(map(float, ivc1))), r_cava))
 
     def _moved(self, heart: HeartShape, s: float) -> float:
         return BASE_FOLLOW * (heart.surfaces(s)["base_w_mm"] - heart.surfaces(0.0)["base_w_mm"])

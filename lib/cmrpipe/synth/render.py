@@ -32,7 +32,7 @@ from cmrpipe.synth.anatomy import (BACKGROUND, LA_CAVITY, LV_CAVITY, PAPILLARY, 
 from cmrpipe.synth.body import LUNG, Chest
 from cmrpipe.synth.detail import (NO_VESSEL, VESSEL_WALL, GreatVessels, Trabeculae, atrioventricular_detail,
                                   coronary_arteries, flow_jets)
-from cmrpipe.synth.lungs import PulmonaryVessels
+from cmrpipe.synth.trees import VesselTree
 from cmrpipe.synth.protocols import Protocol
 
 BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
@@ -251,7 +251,7 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
                 n_through: int = 3, look_rng: np.random.Generator | None = None,
                 trabeculae: Trabeculae | None = None,
                 vessels: GreatVessels | None = None,
-                lung_vessels: PulmonaryVessels | None = None) -> tuple[np.ndarray, np.ndarray]:
+                vessel_trees: tuple[VesselTree, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Image one plane at every frame.
 
     Parameters
@@ -270,8 +270,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     look_rng : numpy.random.Generator, optional
         Tissue texture and flow variation (a generator of its own, so that adding
         realism draws nothing from ``rng``); a fixed one when None.
-    trabeculae, vessels, lung_vessels : optional
-        Image-only anatomy (:mod:`cmrpipe.synth.detail`, :mod:`cmrpipe.synth.lungs`); none when None.
+    trabeculae, vessels, vessel_trees : optional
+        Image-only anatomy (:mod:`cmrpipe.synth.detail`; the lungs' and the liver's vessels,
+        :mod:`cmrpipe.synth.trees`); none when None or empty.
 
     Returns
     -------
@@ -330,10 +331,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     es_frame = int(np.argmax(contraction))
     texture = 1 + protocol.texture * smooth_field(rng, (rows, cols), 3.0 / spacing)
     base_image = body_signal.mean(axis=-1) * texture
-    lung_vessel_signal = (_pulmonary_vessel_signal(lung_vessels, body_labels, points, protocol.body_intensity, spacing)
-                          if lung_vessels is not None else None)
-    if lung_vessel_signal is not None:
-        base_image += lung_vessel_signal
+    tree_signal = sum((_vessel_tree_signal(tree, body_labels, points, protocol.body_intensity, spacing)
+                       for tree in vessel_trees), np.zeros((rows, cols), np.float32))
+    base_image += tree_signal
     base_image += _lung_vessels(rng, chest.labels(centres - view.shift_lps) == LUNG, spacing, fields)
     blood = np.isin(np.arange(max(heart_signal_lut) + 1), BLOOD_LABELS)
     near_low = fields["low"][near][:, None]
@@ -387,9 +387,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
             signal[idx[0][hit], idx[1][hit]] = vessel_signal[hit]
         image = base_image.copy()
         image[near] = signal.mean(axis=-1) * texture[near]
-        if lung_vessel_signal is not None:
-            # near the heart too, wherever the heart does not cover them at this phase
-            image[near] += lung_vessel_signal[near] * (~inside).mean(axis=-1)
+        # the vessel trees near the heart too, wherever the heart does not cover them at this phase
+        image[near] += tree_signal[near] * (~inside).mean(axis=-1)
         if bands is not None:
             image *= bands
         image = _ringing(image, protocol.ringing)
@@ -417,10 +416,8 @@ BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.
                 body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10,
                 body.CARTILAGE: 0.06, body.LUNG: 0.15}
 LUNG_DEPENDENT_GAIN = 0.4  # the lung's signal is this much higher at the back (and lower at the front)
-LUNG_VESSEL_BLUR_MM = 1.0  # how far (SD) the lung vessels' signal is smeared by their motion
+TREE_BLUR_MM = 1.0         # how far (SD) the vessel trees' signal is smeared by their motion
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
-LIVER_VESSEL_GAIN = 0.6    # hepatic vessels: relative brightening
-LIVER_VESSEL_LEVEL = 2.3   # level of the 6 mm field above which the liver holds a vessel (a few, 5-10 mm across)
 
 
 def _tissue_fields(rng: np.random.Generator, shape: tuple[int, int], spacing_mm: np.ndarray) -> dict:
@@ -434,8 +431,7 @@ def _tissue_fields(rng: np.random.Generator, shape: tuple[int, int], spacing_mm:
 def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     """Body signal at each sub-sample (rows, cols, n_sub): each tissue's value with its own texture.
 
-    Smooth variation everywhere, fine texture in solid tissue, thin dark septa in fat,
-    and bright vessels in the liver.
+    Smooth variation everywhere, fine texture in solid tissue, and thin dark septa in fat.
     """
     signal = _lookup(table, labels)
     low, fine = fields["low"][..., None], fields["fine"][..., None]
@@ -443,8 +439,6 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     fat = (labels == body.SUBCUT_FAT) | (labels == body.MED_FAT)
     septa = np.exp(-((fields["septa"][..., None] / 0.12) ** 2))
     signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
-    vessel = np.broadcast_to(fields["patch"][..., None] > LIVER_VESSEL_LEVEL, labels.shape) & (labels == body.LIVER)
-    signal[vessel] *= 1 + LIVER_VESSEL_GAIN
     return signal
 
 
@@ -489,22 +483,23 @@ def off_resonance_bands(points_lps: np.ndarray, heart_centre_lps, rng: np.random
     return (1.0 - depth * np.exp(-((wrapped / BAND_WIDTH_RAD) ** 2))).astype(np.float32)
 
 
-def _pulmonary_vessel_signal(tree: PulmonaryVessels, labels: np.ndarray, points_lps: np.ndarray, table: dict,
-                             spacing_mm: np.ndarray) -> np.ndarray:
-    """The lungs' vessels' signal above that of the tissue they run through (rows, cols), the mean over
-    each pixel's sub-samples smeared by :data:`LUNG_VESSEL_BLUR_MM`: they pulse and move with the heart.
+def _vessel_tree_signal(tree: VesselTree, labels: np.ndarray, points_lps: np.ndarray, table: dict,
+                        spacing_mm: np.ndarray) -> np.ndarray:
+    """A vessel tree's signal above that of the tissue it runs through (rows, cols), the mean over each
+    pixel's sub-samples smeared by :data:`TREE_BLUR_MM`: the vessels pulse and move with the heart and
+    the breath.
 
     Parameters
     ----------
-    tree : PulmonaryVessels
+    tree : VesselTree
     labels : (rows, cols, n_sub) uint8 array
         Body labels at the sub-samples ``points_lps`` (rows, cols, n_sub, 3).
     table : dict
-        The protocol's body signals; :data:`~cmrpipe.synth.body.PULMONARY_VESSEL`'s is the vessels'.
+        The protocol's body signals; the tree's territory names the vessels' own.
     """
     vessel = tree.mask(labels, points_lps)
-    excess = np.where(vessel, np.float32(table[body.PULMONARY_VESSEL]) - _lookup(table, labels), 0.0)
-    return gaussian_filter(excess.mean(axis=-1).astype(np.float32), LUNG_VESSEL_BLUR_MM / spacing_mm)
+    excess = np.where(vessel, np.float32(table[tree.territory.signal]) - _lookup(table, labels), 0.0)
+    return gaussian_filter(excess.mean(axis=-1).astype(np.float32), TREE_BLUR_MM / spacing_mm)
 
 
 def _lung_vessels(rng: np.random.Generator, lung: np.ndarray, spacing_mm: np.ndarray, fields: dict) -> np.ndarray:

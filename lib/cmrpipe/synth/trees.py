@@ -1,23 +1,26 @@
-"""The pulmonary vessels: trees of arteries and veins branching from the hila into the lungs.
+"""Vessel trees in the lungs and the liver: arteries and veins branching from the hila.
 
 Cine images show the lungs dark, crossed by bright vessels: large and branching near the
 hila, smaller and sparser towards the periphery, round where they cross the plane and
-long where they run in it. Each tree grows from a root at the heart (the right and left
-pulmonary arteries from the end of the pulmonary trunk, and the four pulmonary veins from
-the ends of their stubs on the left atrium) in straight segments, each forking in two at
-its end, so that together they fill the lungs: random target points spread through the
-lungs, a target close to a segment's end is supplied, and the larger daughter turns towards
-the nearest targets still unsupplied while the smaller one turns away (a form of space
-colonisation); a tip with no unsupplied lung near it stops. The daughters' radii follow
-Murray's law (``r**3 = r_1**3 + r_2**3``, unevenly shared) and growth stops below
-:data:`MIN_RADIUS_MM` (the finer vessels are texture:
-:func:`cmrpipe.synth.render._lung_vessels`). A segment that would leave the lungs or enter
+long where they run in it; below the diaphragm, the hepatic veins branch through the
+liver from the inferior vena cava, bright against the grey liver. Each tree grows from a
+root (the right and left pulmonary arteries from the end of the pulmonary trunk, the four
+pulmonary veins from the ends of their stubs on the left atrium, the right, middle and
+left hepatic veins from the inferior vena cava where it runs through the liver) in
+straight segments, each forking in two at its end, so that together they fill their organ
+(a :class:`Territory`): random target points spread through it, a target close to a
+segment's end is supplied, and the larger daughter turns towards the nearest targets still
+unsupplied while the smaller one turns away (a form of space colonisation); a tip with no
+unsupplied tissue near it stops. The daughters' radii follow Murray's law
+(``r**3 = r_1**3 + r_2**3``, unevenly shared) and growth stops below
+:data:`MIN_RADIUS_MM` (the lungs' finer vessels are texture:
+:func:`cmrpipe.synth.render._lung_vessels`). A segment that would leave its organ or enter
 the heart is tried once in another direction and otherwise dropped; the first generations
-may cross the mediastinum to reach the hila.
+of the pulmonary trees may cross the mediastinum to reach the hila.
 
 The trees are static, in the patient frame (LPS, mm), and image-only: the images show them
-over the lungs and the mediastinum (:data:`~cmrpipe.synth.body.PULMONARY_VESSEL`'s signal), never
-in the heart's truth.
+over their organ (their territory's signal, :data:`~cmrpipe.synth.body.PULMONARY_VESSEL` or
+:data:`~cmrpipe.synth.body.HEPATIC_VESSEL`), never in the heart's truth.
 """
 
 from __future__ import annotations
@@ -33,49 +36,79 @@ from cmrpipe.synth import body
 LENGTH_PER_RADIUS = 6.0          # a segment is about this many radii long
 LENGTH_RANGE_MM = (4.0, 25.0)
 MIN_RADIUS_MM = 1.0              # thinner vessels are not grown
-MEDIASTINAL_GENERATIONS = 3      # the first generations may run through mediastinal tissue
+PASSAGE_GENERATIONS = 3          # the first generations may run through a territory's passage tissues
 MINOR_SHARE = (0.2, 0.5)         # the smaller daughter's share of the parent's r**3
 MAJOR_BEND_RAD = (0.12, 0.9)     # how far each daughter turns from its parent's direction
 MINOR_BEND_RAD = (0.5, 1.0)
-N_TARGET_DRAWS = 12000           # random points drawn in the chest; those in the lungs are targets
-TARGET_REACH_MM = 150.0          # the targets reach this far above the heart's centre
-INNER_REACH = 0.5                # targets lie where the lung reaches half as far again beyond them from the hilum
+N_TARGET_DRAWS = 12000           # random points drawn in the chest; those in the organ are targets
 INFLUENCE_MM = 100.0             # a tip turns towards its nearest targets within this distance
 PULL_TARGETS = 12
 KILL_MM = 14.0                   # a target this close to a segment's end is supplied
 MAX_SEGMENTS = 30000
 SAMPLE_MM = 1.0                  # axis samples for the point query
 RADIUS_GROUPS_MM = (1.0, 1.5, 2.5, 4.0)  # segments are looked up in groups of similar radius
-VESSEL_TISSUES = (body.LUNG, body.SOFT_TISSUE, body.MED_FAT)
+HEPATIC_RADIUS_MM = 6.0          # the hepatic veins' radius where they leave the inferior vena cava,
+HEPATIC_DEPTH_MM = 15.0          # this far below the top of the liver
+
+
+@dataclass(frozen=True)
+class Territory:
+    """The organ a kind of vessel tree fills, and how the images show it.
+
+    ``organ``: the body tissue the targets lie in, and the only one a tree may run through after its
+    first :data:`PASSAGE_GENERATIONS`; ``passage``: the other tissues those may cross (the mediastinum,
+    to reach the hila); ``signal``: the body label naming the vessels' signal; ``inner_reach``: a target
+    lies where the organ goes on beyond it, away from its nearest root, for at least this fraction of
+    its distance from the root (the organ's outer rim gets no vessels); ``low_mm`` and ``high_mm``: the
+    targets are drawn between these heights, relative to the diaphragm's rim and the heart's centre.
+    """
+
+    organ: int
+    passage: tuple[int, ...]
+    signal: int
+    inner_reach: float
+    low_mm: float
+    high_mm: float
+
+    @property
+    def tissues(self) -> tuple[int, ...]:
+        """Every tissue the trees may run through."""
+        return (self.organ, *self.passage)
+
+
+LUNGS = Territory(body.LUNG, (body.SOFT_TISSUE, body.MED_FAT), body.PULMONARY_VESSEL, 0.5, -60.0, 150.0)
+LIVER = Territory(body.LIVER, (), body.HEPATIC_VESSEL, 0.25, -110.0, 40.0)
 
 
 @dataclass(frozen=True, eq=False)
-class PulmonaryVessels:
-    """Straight cylindrical segments: ``starts_lps`` and ``ends_lps`` (n, 3) in mm, ``radii_mm`` (n,), and
-    each one's ``parents`` (n,) (the segment it branches from; -1 for a root)."""
+class VesselTree:
+    """Straight cylindrical segments in a :class:`Territory`: ``starts_lps`` and ``ends_lps`` (n, 3) in mm,
+    ``radii_mm`` (n,), and each one's ``parents`` (n,) (the segment it branches from; -1 for a root)."""
 
+    territory: Territory
     starts_lps: np.ndarray
     ends_lps: np.ndarray
     radii_mm: np.ndarray
     parents: np.ndarray
 
     @classmethod
-    def grow(cls, roots: list[tuple[np.ndarray, np.ndarray, float]], chest: body.Chest, rng: np.random.Generator,
-             blocked=None) -> "PulmonaryVessels":
+    def grow(cls, territory: Territory, roots: list[tuple[np.ndarray, np.ndarray, float]], chest: body.Chest,
+             rng: np.random.Generator, blocked=None) -> "VesselTree":
         """Grow one tree from each root.
 
         Parameters
         ----------
+        territory : Territory
+            The organ the trees fill (:data:`LUNGS`, :data:`LIVER`).
         roots : list of (point_lps, direction_lps, radius_mm)
             Where each tree starts (mm), which way (any length) and how thick.
         chest : Chest
-            The lungs the trees fill.
         rng : numpy.random.Generator
         blocked : callable, optional
             ``blocked(points_lps) -> bool array``: where no vessel may run (the heart).
         """
         p = np.array([r[0] for r in roots], float).reshape(-1, 3)
-        targets = _lung_targets(chest, rng, p, blocked)
+        targets = _targets(territory, chest, rng, p, blocked)
         alive = np.ones(len(targets), bool)
         d = _unit(np.array([r[1] for r in roots], float).reshape(-1, 3))
         r = np.array([r[2] for r in roots], float)
@@ -84,11 +117,11 @@ class PulmonaryVessels:
         starts, ends, radii, parents = [], [], [], []
         while len(p) and count < MAX_SEGMENTS:
             length = np.clip(LENGTH_PER_RADIUS * r * rng.uniform(0.7, 1.3, len(p)), *LENGTH_RANGE_MM)
-            ok = _inside(chest, p, d, length, generation, blocked)
+            ok = _inside(territory, chest, p, d, length, generation, blocked)
             retry = np.flatnonzero(~ok)
             if len(retry):
                 d[retry] = _unit(d[retry] + 0.9 * rng.normal(size=(len(retry), 3)))
-                ok[retry] = _inside(chest, p[retry], d[retry], length[retry], generation, blocked)
+                ok[retry] = _inside(territory, chest, p[retry], d[retry], length[retry], generation, blocked)
             p, d, r, length, parent = p[ok], d[ok], r[ok], length[ok], parent[ok]
             end = p + length[:, None] * d
             index = count + np.arange(len(p))
@@ -97,15 +130,15 @@ class PulmonaryVessels:
             radii.append(r)
             parents.append(parent)
             count += len(p)
-            # the lung these segments now supply needs no other vessel
+            # the tissue these segments now supply needs no other vessel
             if alive.any():
                 live = np.flatnonzero(alive)
                 for hits in cKDTree(targets[live]).query_ball_point(end, KILL_MM):
                     alive[live[hits]] = False
-            # two daughters each, turning towards the lung that is still unsupplied near the segment's end
+            # two daughters each, turning towards the tissue that is still unsupplied near the segment's end
             # (the smaller one the other way); a tip with none near stops; Murray's law shares r**3
             pull = _pull(targets[alive], end)
-            grows = (np.linalg.norm(pull, axis=1) > 0) | (generation < MEDIASTINAL_GENERATIONS)
+            grows = (np.linalg.norm(pull, axis=1) > 0) | (generation < PASSAGE_GENERATIONS)
             p, d, r, pull, end, index = p[grows], d[grows], r[grows], pull[grows], end[grows], index[grows]
             # the larger daughter turns towards the pull (by MAJOR_BEND_RAD at least and at most), the smaller
             # one away from it, in a plane turned at random about the parent
@@ -126,8 +159,8 @@ class PulmonaryVessels:
             p, d, r, parent = p[thick], d[thick], r[thick], parent[thick]
             generation += 1
         if not starts:
-            return cls(np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, int))
-        return cls(*(np.concatenate(part) for part in (starts, ends, radii, parents)))
+            return cls(territory, np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0), np.zeros(0, int))
+        return cls(territory, *(np.concatenate(part) for part in (starts, ends, radii, parents)))
 
     @cached_property
     def _axis_samples(self) -> list[tuple[cKDTree, np.ndarray, float]]:
@@ -175,7 +208,7 @@ class PulmonaryVessels:
         return out.reshape(q.shape[:-1])
 
     def mask(self, labels: np.ndarray, points_lps: np.ndarray) -> np.ndarray:
-        """Where the vessels run through lung or mediastinal tissue.
+        """Where the vessels run through the tissues of their territory.
 
         Parameters
         ----------
@@ -188,17 +221,17 @@ class PulmonaryVessels:
         (...) bool array
         """
         out = np.zeros(np.shape(labels), bool)
-        where = np.isin(labels, VESSEL_TISSUES)
+        where = np.isin(labels, self.territory.tissues)
         if where.any():
             out[where] = self.contains(np.asarray(points_lps)[where])
         return out
 
 
-def _inside(chest: body.Chest, p: np.ndarray, d: np.ndarray, length: np.ndarray, generation: int,
-            blocked=None) -> np.ndarray:
-    """Whether segments from ``p`` along ``d`` stay in the lungs (or, early on, the mediastinum) and out of
-    ``blocked``: their middles and ends are tested."""
-    allowed = VESSEL_TISSUES if generation < MEDIASTINAL_GENERATIONS else (body.LUNG,)
+def _inside(territory: Territory, chest: body.Chest, p: np.ndarray, d: np.ndarray, length: np.ndarray,
+            generation: int, blocked=None) -> np.ndarray:
+    """Whether segments from ``p`` along ``d`` stay in their organ (or, early on, its passage tissues) and out
+    of ``blocked``: their middles and ends are tested."""
+    allowed = territory.tissues if generation < PASSAGE_GENERATIONS else (territory.organ,)
     probes = p[:, None] + np.array([0.5, 1.0])[None, :, None] * length[:, None, None] * d[:, None]
     ok = np.isin(chest.labels(probes), allowed).all(axis=1)
     if blocked is not None and ok.any():
@@ -206,25 +239,28 @@ def _inside(chest: body.Chest, p: np.ndarray, d: np.ndarray, length: np.ndarray,
     return ok
 
 
-def _lung_targets(chest: body.Chest, rng: np.random.Generator, hila_lps: np.ndarray, blocked=None) -> np.ndarray:
-    """Points spread at random through the inner part of the lungs, from below the heart to well above it
+def _targets(territory: Territory, chest: body.Chest, rng: np.random.Generator, roots_lps: np.ndarray,
+             blocked=None) -> np.ndarray:
+    """Points spread at random through the inner part of the territory's organ, between its heights
     (LPS, mm), that the trees grow towards.
 
-    A point is inner when the lung goes on beyond it, away from its nearest hilum, for at least
-    :data:`INNER_REACH` of its distance from the hilum (the outer third or so of the lung, where
+    A point is inner when the organ goes on beyond it, away from its nearest root, for at least the
+    territory's ``inner_reach`` of its distance from the root (the outer third or so of the lungs, where
     cine images show almost no vessels, gets none).
     """
     centre = np.asarray(chest.heart_centre_lps, float)
-    low = np.array([-chest.half_width_mm, -1.2 * chest.half_depth_mm, chest.diaphragm_z_mm - 60.0])
-    high = np.array([chest.half_width_mm, 1.2 * chest.half_depth_mm, centre[2] + TARGET_REACH_MM])
+    low = np.array([-chest.half_width_mm, -1.2 * chest.half_depth_mm, chest.diaphragm_z_mm + territory.low_mm])
+    high = np.array([chest.half_width_mm, 1.2 * chest.half_depth_mm, centre[2] + territory.high_mm])
     points = rng.uniform(low, high, (N_TARGET_DRAWS, 3))
-    keep = chest.labels(points) == body.LUNG
+    keep = chest.labels(points) == territory.organ
     if blocked is not None:
         keep[keep] = ~blocked(points[keep])
     points = points[keep]
-    hilum = hila_lps[cKDTree(hila_lps).query(points)[1]]
-    beyond = points + INNER_REACH * (points - hilum)
-    return points[chest.labels(beyond) == body.LUNG]
+    if not len(points) or not len(roots_lps):
+        return points
+    root = roots_lps[cKDTree(roots_lps).query(points)[1]]
+    beyond = points + territory.inner_reach * (points - root)
+    return points[chest.labels(beyond) == territory.organ]
 
 
 def _pull(targets: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -242,3 +278,31 @@ def _pull(targets: np.ndarray, ends: np.ndarray) -> np.ndarray:
 
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def hepatic_roots(chest: body.Chest, cava_lps: np.ndarray, cava_radius_mm: float) -> list:
+    """Where the hepatic veins leave the inferior vena cava: the roots (``VesselTree.grow``) of the right,
+    middle and left hepatic veins, on the cava's wall :data:`HEPATIC_DEPTH_MM` below where its axis first
+    runs into the liver (none where it never does), heading down and out through the liver.
+
+    Parameters
+    ----------
+    cava_lps : (2, 3) float array
+        The inferior vena cava's axis, from the right atrium downwards (mm).
+    cava_radius_mm : float
+    """
+    top, bottom = np.asarray(cava_lps, float)
+    steps = np.linspace(0.0, 1.0, 61)[:, None]
+    axis = top + steps * (bottom - top)
+    in_liver = np.flatnonzero(chest.labels(axis) == body.LIVER)
+    if not len(in_liver):
+        return []
+    down = _unit(bottom - top)
+    point = axis[in_liver[0]] + HEPATIC_DEPTH_MM * down
+    roots = []
+    # right: to the right and a little forwards; middle: forwards; left: forwards and to the left; all downwards
+    for direction in ((-1.0, -0.3, 0.0), (-0.3, -1.0, 0.0), (0.6, -1.0, 0.0)):
+        d = np.asarray(direction)
+        across = _unit(d - np.dot(d, down) * down)
+        roots.append((point + cava_radius_mm * across, _unit(across + 0.8 * down), HEPATIC_RADIUS_MM))
+    return roots
