@@ -27,7 +27,8 @@ the insertion points (where the RV insertion points lie), and that is greatest j
 tricuspid annulus and narrows to the RV apex (the triangle of a four-chamber view). The
 tricuspid annulus lies :data:`TRICUSPID_OFFSET_MM` apical of the mitral annulus (the base),
 and the RV apex short of the LV apex (:data:`RV_LENGTH`); its free wall moves towards the
-septum in systole. The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`); the
+septum in systole. The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`), made
+irregular by a few low-order bumps of their own (:meth:`HeartShape.atrium_radius`); the
 endocardial rim at the base is the mitral annulus.
 """
 
@@ -49,22 +50,29 @@ volume) and not as myocardium (mass), as in the UK Biobank reference contours.""
 LA_LENGTH, RA_LENGTH = 0.32, 0.34  # long semi-axes of the atria, fractions of the LV's endocardial one
 ATRIUM_OFFSET = 0.45  # an atrium's centre lies this many of its long semi-axes above the base
 ATRIAL_FILLING = 0.12  # the atria grow by this fraction from ED to ES
+ATRIAL_BUMP_SD = 0.07  # SD of each of the atria's eight harmonic bumps (fractions of their radius)
+ATRIAL_BUMP_MAX = 0.25  # and their sum at most this
+ATRIAL_BUMP_FLOOR = 0.3  # no bumps where the direction from an atrium's centre points down more than this (its
+                         # floor on the annulus), full ones where it points up more than 0.6 less this
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
-PAPILLARY_TOP = 0.22  # the top of a papillary muscle's head, fraction of the endocardial long axis below the base
-PAPILLARY_FREE_TO = 0.5  # above this depth (same fraction) a papillary muscle stands free of the wall
+PAPILLARY_TOP = 0.22  # the tip of a papillary muscle, fraction of the endocardial long axis below the base
+PAPILLARY_FREE_TO = 0.55  # above this depth (same fraction) a papillary muscle stands out from the wall
 PAPILLARY_SINK = 0.2  # ... and over this much further it sinks into the wall (gone by twice this)
-PAPILLARY_GAP_MM = 1.8  # the blood between a free papillary muscle and the wall at ED (none at ES)
+PAPILLARY_EMBED_MM = 1.5  # how far its section reaches into the wall (its base on the wall is wide)
+PAPILLARY_CLEFT_MM = 3.5  # ... less this at its tip, less in proportion further down, at ED (none at ES)
+PAPILLARY_TIP = 0.55  # a papillary muscle's radius at its tip, fraction of that where it meets the wall
 PAPILLARY_THICKENING = 0.25  # a papillary muscle's radius grows by this fraction from ED to ES
 PAPILLARY_MAX_SHARE = 0.35  # a papillary muscle's radius is at most this share of the cavity's there
 PAPILLARY_ELONGATION = 1.1  # a papillary muscle's section: this times longer towards the wall than across it
 PAPILLARY_LUMPS = 0.12      # relative amplitude of the irregularity of its outline
-RV_LENGTH = 0.85  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
-RV_THICKNESS = 1.1  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
+RV_LENGTH = 0.88  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
+RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
-RV_FULLNESS = 0.9  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
+RV_FULLNESS = 1.2  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
 RV_ROUNDNESS = 0.45  # exponent of the crescent's profile between the insertion points (smaller: blunter)
+RV_SKEW = 0.45  # the crescent is this much fuller towards the front (v) and thinner towards the back
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
 RV_FAT_MM = 6.5  # fat over the RV free wall, in the middle of its patches (typical heart)
@@ -168,6 +176,9 @@ class HeartShape:
     fat_scale : float
         How much epicardial fat the heart carries, relative to the typical (it grows with
         age, body mass index and in men).
+    atrial_bumps : tuple
+        ``{"la": coefficients, "ra": coefficients}`` items (:func:`random_atrial_bumps`) of the
+        atria's irregularity; none (smooth ellipsoids) when empty.
     """
 
     a_endo_mm: float
@@ -182,6 +193,7 @@ class HeartShape:
     rv_scale: float = 1.0
     papillary_mm: float = 4.0
     fat_scale: float = 1.0
+    atrial_bumps: tuple = ()
 
     # ---- the LV surfaces at a phase -------------------------------------------------
 
@@ -236,9 +248,11 @@ class HeartShape:
         atria = self.atria(s)
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
+        bumps = 1.0 + ATRIAL_BUMP_MAX  # the atria's bumps reach at most this much beyond their ellipsoids
         reach = max(g["a_epi_mm"] * 1.4 + rv["thickness"] + RV_WALL_MM,
-                    *(abs(c[0]) + ax[0] for c, ax in atria.values()), *(ax[1] for _, ax in atria.values())) + 6.0
-        top = max(c[2] + ax[2] for c, ax in atria.values())
+                    *(abs(c[0]) + bumps * ax[0] for c, ax in atria.values()),
+                    *(bumps * ax[1] for _, ax in atria.values())) + 6.0
+        top = max(c[2] + bumps * ax[2] for c, ax in atria.values())
         near = ((p[:, 2] > -4.0) & (p[:, 2] < top + 1.0) & (np.abs(p[:, 0]) < reach)
                 & (np.abs(p[:, 1]) < reach))
         idx = np.flatnonzero(near)
@@ -272,25 +286,25 @@ class HeartShape:
         grow = RV_WALL_MM + max(rv_fat_mm, GROOVE_FAT_MM)
         k = np.flatnonzero((r_epi > 0) & (rv_gap > 0) & (w <= rv["top"] + grow)
                            & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
-        cos_k, w_k, gap_k = cos_t[k], w[k], rv_gap[k]
+        cos_k, sin_k, w_k, gap_k = cos_t[k], sin_t[k], w[k], rv_gap[k]
         # fat in patches over the RV free wall (cos 3 theta by recurrence), each thickest in its middle and
         # thinning to nothing at its edges (lenses, not a band of even thickness)
         pattern = (4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0)
         lens_mm = rv_fat_mm * np.clip(pattern / 0.6, 0.0, 1.0)
         patch = (lens_mm > 0) & (w_k <= rv["top"])
-        reach_k = self._rv_reach(rv, cos_k, w_k, RV_WALL_MM)
+        reach_k = self._rv_reach(rv, cos_k, sin_k, w_k, RV_WALL_MM)
         lab[k[patch & (reach_k > 0) & (gap_k <= reach_k + lens_mm)]] = EPI_FAT
         lab[k[gap_k <= reach_k]] = RV_WALL
-        lab[k[gap_k <= self._rv_reach(rv, cos_k, w_k)]] = RV_CAVITY
+        lab[k[gap_k <= self._rv_reach(rv, cos_k, sin_k, w_k)]] = RV_CAVITY
 
         # right atrium above the RV, beside the left atrium; left atrium above the base
-        lab[(ellipsoid_radius(u, v, w, *atria["ra"]) <= 1) & (w > rv["top"])] = RA_CAVITY
-        lab[(ellipsoid_radius(u, v, w, *atria["la"]) <= 1) & (w > base)] = LA_CAVITY
+        lab[(self.atrium_radius(atria, "ra", u, v, w) <= 1) & (w > rv["top"])] = RA_CAVITY
+        lab[(self.atrium_radius(atria, "la", u, v, w) <= 1) & (w > base)] = LA_CAVITY
 
         # fat fills the grooves: where the RV wall meets the LV (interventricular grooves) and round
         # the base between the ventricle and the atria (atrioventricular groove)
         groove = np.zeros(len(idx), bool)
-        near_rv = gap_k <= self._rv_reach(rv, cos_k, w_k, RV_WALL_MM + GROOVE_FAT_MM)
+        near_rv = gap_k <= self._rv_reach(rv, cos_k, sin_k, w_k, RV_WALL_MM + GROOVE_FAT_MM)
         groove[k[near_rv & (gap_k <= GROOVE_FAT_MM)]] = True
         # a ring of round cross-section about the base's outer edge, outside the annulus (the aortic root
         # rises inside it)
@@ -306,24 +320,28 @@ class HeartShape:
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
-        # two papillary muscles on the free wall: each a column of rounded section (lumpy, a little longer
-        # towards the wall) with a domed head in the mid cavity. Its upper part stands free in the cavity, a
-        # thin layer of blood between it and the wall at ED (its chordae are too fine to see); below the
-        # middle of the cavity it sinks into the wall, a bump that flattens towards the apex
+        # two papillary muscles on the free wall: each a finger of rounded section (lumpy, a little longer
+        # towards the wall) along the wall, a knob on it in section (not a wedge), that narrows to a domed
+        # tip in the middle of the cavity, where a thin cleft of blood parts it from the wall at ED (its
+        # chordae and the trabeculae that tie it are too fine to see), and towards the apex sinks into the
+        # wall, a bump that flattens
         c = np.flatnonzero(in_cavity)
         xi_en = np.clip((base - w[c]) / g["c_endo_mm"], 0.0, 1.0)
         head = self.papillary_mm * (1 + PAPILLARY_THICKENING * s)
-        below_top = np.clip((xi_en - PAPILLARY_TOP) * g["c_endo_mm"], 0.0, None)  # mm below the head's top
-        radius = np.sqrt(np.clip(below_top * (2.0 * head - below_top), 0.0, None))
-        radius = np.where(below_top < head, radius, head)
+        rising = np.clip((xi_en - PAPILLARY_TOP) / (PAPILLARY_FREE_TO - PAPILLARY_TOP), 0.0, 1.0)  # 0 at the tip
+        tip = PAPILLARY_TIP * head
+        below_top = np.clip((xi_en - PAPILLARY_TOP) * g["c_endo_mm"], 0.0, None)  # mm below the tip
+        dome = np.sqrt(np.clip(below_top * (2.0 * tip - below_top), 0.0, None))
+        radius = head * (PAPILLARY_TIP + (1.0 - PAPILLARY_TIP) * rising)
+        radius = np.where(below_top < tip, np.minimum(dome, radius), radius)
         sunk = np.clip((xi_en - PAPILLARY_FREE_TO) / PAPILLARY_SINK, 0.0, None)
-        gap = PAPILLARY_GAP_MM * (1 - s) * np.clip(1.0 - 2.0 * sunk, 0.0, 1.0)
         for k, angle in enumerate(PAPILLARY_ANGLES):
             cu, cv = np.cos(angle), np.sin(angle)
             wall = self.endocardium_mm(g, cu, cv, xi_en)
             # in a small (systolic) cavity the two lie against the wall and apart, never meeting in its middle
             r_k = np.minimum(radius, PAPILLARY_MAX_SHARE * wall)
-            centre = wall - gap - PAPILLARY_ELONGATION * r_k * (1.0 - sunk)
+            centre = (wall + PAPILLARY_EMBED_MM - PAPILLARY_CLEFT_MM * (1.0 - rising) * (1.0 - s)
+                      - PAPILLARY_ELONGATION * r_k * (1.0 - sunk))
             radial = u[c] * cu + v[c] * cv - centre
             across = v[c] * cu - u[c] * cv
             phi = np.arctan2(across, radial)
@@ -372,7 +390,7 @@ class HeartShape:
         xi = (g["base_w_mm"] - w) / g["c_epi_mm"]
         gap = rho - self.epicardium_mm(g, cos_t, sin_t, np.clip(xi, 0.0, 1.0))
         return {"rho": rho, "cos_t": cos_t, "sin_t": sin_t, "xi": xi, "gap_mm": gap,
-                "reach_mm": self._rv_reach(rv, cos_t, w), "z": (rv["top"] - w) / rv["length"]}
+                "reach_mm": self._rv_reach(rv, cos_t, sin_t, w), "z": (rv["top"] - w) / rv["length"]}
 
     def atria(self, s: float) -> dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]]:
         """The left and right atrial cavities at contraction ``s``: ``{"la": (centre, semi_axes), "ra": ...}``.
@@ -397,6 +415,29 @@ class HeartShape:
                 "ra": ((RA_U * g["a_epi_mm"], 0.0, tricuspid + ATRIUM_OFFSET * ra_c),
                        (0.78 * a * fill, 0.85 * a * fill, ra_c))}
 
+    def atrium_radius(self, atria: dict, name: str, u: np.ndarray, v: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The scaled radius of points in an atrium (``name`` "la" or "ra" of :meth:`atria` ``atria``): <= 1
+        inside. Its ellipsoid with bumps: low-order harmonics of the direction from its centre (an
+        atrium is no smooth balloon), none on its lower part, which sits on the annulus. Exact up to
+        ``1 + ATRIAL_BUMP_MAX``; further out, some value above that."""
+        centre, axes = atria[name]
+        r = ellipsoid_radius(u, v, w, centre, axes)
+        coefficients = dict(self.atrial_bumps).get(name)
+        if coefficients is None:
+            return r
+        # only points whose radius the bumps can bring to 1 + ATRIAL_BUMP_MAX or less need them (elsewhere both
+        # radii are above that)
+        near = np.flatnonzero(np.ravel(r) <= (1.0 + ATRIAL_BUMP_MAX) ** 2)
+        q = np.column_stack([np.ravel(np.broadcast_to(a, r.shape))[near] for a in (u, v, w)])
+        n = (q - np.asarray(centre)) / np.asarray(axes) / np.maximum(np.ravel(r)[near], 1e-9)[:, None]
+        x, y, z = n.T
+        terms = (x * y, y * z, z * x, x * x - y * y, 3 * z * z - 1, x * (x * x - 3 * y * y), y * (3 * x * x - y * y),
+                 x * y * z)
+        bump = np.clip(sum(c * term for c, term in zip(coefficients, terms)), -ATRIAL_BUMP_MAX, ATRIAL_BUMP_MAX)
+        out = np.array(r, float, copy=True)
+        out.ravel()[near] = np.ravel(r)[near] / (1.0 + bump * np.clip((z + ATRIAL_BUMP_FLOOR) / 0.6, 0.0, 1.0))
+        return out
+
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV crescent at a phase: its greatest thickness outside the LV epicardium, its angular
         half-width about ``u`` (the insertion points lie at +-half_angle), its top (the tricuspid
@@ -408,20 +449,22 @@ class HeartShape:
                 "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
 
     @staticmethod
-    def _rv_reach(rv: dict, cos_t: np.ndarray, w: np.ndarray, grow_mm: float = 0.0) -> np.ndarray:
-        """How far (mm) the RV reaches outside the LV epicardium at angle ``theta`` (from ``cos_t``)
+    def _rv_reach(rv: dict, cos_t: np.ndarray, sin_t: np.ndarray, w: np.ndarray, grow_mm: float = 0.0) -> np.ndarray:
+        """How far (mm) the RV reaches outside the LV epicardium at angle ``theta`` (``cos_t``, ``sin_t``)
         and height ``w``; 0 where there is no RV. ``grow_mm`` enlarges it by that much all round.
 
         The reach is ``thickness * (1 - z) * (1 + RV_FULLNESS z) * profile(theta)``, ``z`` the fraction of the
         way from the tricuspid annulus to the RV apex (broad at the annulus, narrowing to a point:
         the triangle of the four-chamber view) and ``profile`` a crescent, 1 on ``u`` and 0 at the
-        insertion points.
+        insertion points, fuller towards the front (``v``: the RV lies in front of the LV and tapers
+        to its inferior insertion) by :data:`RV_SKEW`.
         """
         z = (rv["top"] - w) / (rv["length"] + grow_mm)
         zc = np.clip(z, 0.0, 1.0)
         along = np.where((z >= -grow_mm / rv["length"]) & (z < 1.0), (1.0 - zc) * (1.0 + RV_FULLNESS * zc), 0.0)
         cos_edge = np.cos(rv["half_angle"] + grow_mm / rv["radius"])
-        around = np.clip((cos_t - cos_edge) / (1.0 - cos_edge), 0.0, None) ** RV_ROUNDNESS
+        around = (np.clip((cos_t - cos_edge) / (1.0 - cos_edge), 0.0, None) ** RV_ROUNDNESS
+                  * (1.0 + RV_SKEW * sin_t))
         shape = along * around
         return np.where(shape > 0, rv["thickness"] * shape + grow_mm, 0.0)
 
@@ -509,6 +552,12 @@ def polar(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     rho = np.hypot(u, v)
     safe = np.where(rho > 0, rho, 1.0)
     return rho, np.where(rho > 0, u / safe, 1.0), v / safe
+
+
+def random_atrial_bumps(rng: np.random.Generator) -> tuple:
+    """One heart's atrial irregularity (:attr:`HeartShape.atrial_bumps`): eight harmonic coefficients for
+    each atrium, SD :data:`ATRIAL_BUMP_SD`."""
+    return tuple((name, tuple(float(c) for c in rng.normal(0.0, ATRIAL_BUMP_SD, 8))) for name in ("la", "ra"))
 
 
 def ellipsoid_radius(u: np.ndarray, v: np.ndarray, w: np.ndarray, centre, semi_axes) -> np.ndarray:

@@ -27,12 +27,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates, minimum_filter
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL, HEPATIC_VESSEL) = range(21)
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL, HEPATIC_VESSEL, RIB_MARROW) = range(22)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
                "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE,
-               "pulmonary_vessel": PULMONARY_VESSEL, "hepatic_vessel": HEPATIC_VESSEL}
+               "pulmonary_vessel": PULMONARY_VESSEL, "hepatic_vessel": HEPATIC_VESSEL, "rib_marrow": RIB_MARROW}
 """The body's tissues; :data:`PULMONARY_VESSEL` and :data:`HEPATIC_VESSEL` name the signals of the
 lungs' and the liver's vessels (:mod:`cmrpipe.synth.trees`), which :meth:`Chest.labels` never returns."""
 
@@ -42,9 +42,11 @@ RIB_SLOPE = 0.45             # ribs run down from back to front: z shift per mm 
 RIB_UNEVENNESS = 0.3         # how much the ribs' spacing wanders (fraction of the pitch)
 RIB_SIZE_VARIATION = 0.2     # and their size, from rib to rib and along each
 COSTAL_CARTILAGE_COS = 0.55  # nearer the front than this (|cos| of the angle from the side), a rib is cartilage
-RIB_HALF_SIZE_MM = (6.0, 4.5)  # a rib's half-height (head-foot) and half-thickness
+RIB_HALF_SIZE_MM = (7.0, 5.0)  # a rib's half-height (head-foot) and half-thickness
 RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's inner surface
+RIB_MARROW_FRACTION = 0.7    # a rib's marrow fills this fraction of its section's radii (the rest is cortex)
 STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
+STOMACH_WALL_MM = 6.0        # the gas keeps this far from the liver
 GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
 STOMACH_HALF_HEIGHT_MM = 70.0  # the stomach's and the spleen's half-heights; their centres lie this less 10 mm
 SPLEEN_HALF_HEIGHT_MM = 55.0   # under the diaphragm's muscle, which cuts their tops
@@ -66,6 +68,8 @@ ARM_SIDE_PHASE = 2.1         # the right arm's harmonics are turned this far (ra
 ARM_SEPTA_RAD = (0.3, 3.0)   # where the intermuscular septa leave the humerus (0: away from the chest, pi/2: back)
 ARM_SEPTUM_CURVE = 0.5       # and how far (rad) they turn on their way out, per arm half-width
 ARM_SEPTUM_MM = 1.5
+CHEST_MUSCLE_MM = 12.0       # the chest wall's muscle (serratus, latissimus, intercostals) at the sides
+PECTORAL_MM = 12.0           # and the pectorals' extra thickness in front
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
@@ -157,7 +161,7 @@ class Chest:
         fat = fat * (1.0 - FAT_BACK_THINNING * np.clip(sin_t, 0.0, 1.0) ** 2)
         posterior = np.exp(-((cos_t / 0.42) ** 2)) * (sin_t > 0)
         pectoral = np.exp(-(((np.abs(cos_t) - 0.55) / 0.25) ** 2)) * (sin_t < 0)
-        muscle = 9.0 + 32.0 * posterior + 9.0 * pectoral
+        muscle = CHEST_MUSCLE_MM + 32.0 * posterior + PECTORAL_MM * pectoral
         below_skin_mm = (1.0 - level) * to_mm
 
         out = np.zeros(x.shape, np.uint8)
@@ -167,7 +171,7 @@ class Chest:
         cavity = (level <= 1.0) & (below_skin_mm > fat + muscle)
         out[cavity] = SOFT_TISSUE
         # ribs: oblique hoops in the inner part of the chest wall, oval in section, their size and spacing a
-        # little uneven (thin, so their fatty marrow is lost to partial volume: dark bone)
+        # little uneven: a dark cortex round grey (red, part fatty) marrow
         rib_zone = wall & ~cavity & (np.abs(cos_t) > 0.25)
         turns = ((z + RIB_SLOPE * y + 4.0 * np.sin(x / 37.0)) / RIB_PITCH_MM
                  + RIB_UNEVENNESS * np.sin(x / 53.0 + z / 71.0))
@@ -180,6 +184,7 @@ class Chest:
         cartilage = np.abs(cos_t) < COSTAL_CARTILAGE_COS
         out[bone & cartilage] = CARTILAGE
         out[bone & ~cartilage] = RIB
+        out[bone & ~cartilage & (rib <= RIB_MARROW_FRACTION)] = RIB_MARROW
 
         dome = self.diaphragm_z(x, y)
         above = z > dome
@@ -217,7 +222,8 @@ class Chest:
                   + ((y - (STOMACH_CENTRE_Y - 0.5 * STOMACH_HALF_DEPTH) * depth) / (0.3 * depth)) ** 2
                   + ((z - (dome - DIAPHRAGM_MM - 12.0)) / 24.0) ** 2)
         gas_fluid_y = STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth
-        out[stomach & (bubble <= 1.0) & (y < gas_fluid_y)] = GAS
+        # (the stomach's wall and contents lie between it and the liver: no dark corner against the liver)
+        out[stomach & (bubble <= 1.0) & (y < gas_fluid_y) & (x > liver_edge + STOMACH_WALL_MM)] = GAS
         ssp = (((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
                + ((under_mm - SPLEEN_HALF_HEIGHT_MM + 10.0) / SPLEEN_HALF_HEIGHT_MM) ** 2)
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
@@ -248,7 +254,7 @@ class Chest:
         x, z = np.broadcast_arrays(np.asarray(x, float), np.asarray(z, float))
         y = np.arange(-0.2 * self.half_depth_mm, -1.3 * self.half_depth_mm - 60.0, -step_mm)
         line = np.stack(np.broadcast_arrays(x[..., None], y, z[..., None]), -1)
-        wall = np.isin(self.labels(line), (MUSCLE, RIB, CARTILAGE, STERNUM, SUBCUT_FAT))
+        wall = np.isin(self.labels(line), (MUSCLE, RIB, RIB_MARROW, CARTILAGE, STERNUM, SUBCUT_FAT))
         first = np.argmax(wall, axis=-1)
         return np.where(wall.any(axis=-1), y[first], np.nan)
 

@@ -54,6 +54,7 @@ from cmrpipe.synth.protocols import Protocol, protocol
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
+ATRIA_STREAM = 5  # and of its atria's shape (a stream of its own, so that every other draw stays as it was)
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -95,9 +96,13 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 
 
 GENERATOR_VERSION = 12
-# v12: papillary muscles with rounded heads standing free in the mid cavity (a thin layer of blood between them
-# and the wall at ED) that sink into the wall towards the apex (v11: wedges on the wall, a star-shaped ES
-# cavity); hepatic veins branching from the inferior vena cava through the liver (v11: a few round blobs)
+# v12: papillary muscles as fingers that rise from the wall below mid-cavity and lean away from it to a domed
+# tip, standing free in the cavity at ED (v11: wedges on the wall, a star-shaped ES cavity); hepatic veins
+# branching from the inferior vena cava through the liver (v11: a few round blobs); the RV crescent fuller in
+# front and tapering to its inferior insertion, and longer (v11: symmetric, a second circle beside the LV);
+# irregular atria (v11: smooth ellipsoids); ribs with marrow in a dark cortex, thicker chest-wall muscles;
+# gradient-echo blood duller in the long-axis planes (in-plane saturation); noise grain coarser along the
+# phase encoding, as the image is; deeper LV trabeculae; the heart backed off a chest wall that curves
 # v11: pulmonary arteries and veins branching from the hila through the lungs (v10 showed only faint 1 mm
 # strands and dots), the lung a little brighter at the back; the diaphragm moulded to the heart's underside (the
 # apex and the inferior wall rest on it; v10 left lung between them and the domes); the RV a crescent with a
@@ -252,6 +257,8 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     prot = protocol(protocol_name, config.frames[protocol_name])
     info = subjects.draw_subject(rng, protocol_name)
     heart = subjects.heart_for(info, rng)
+    atria_rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index, ATRIA_STREAM])
+    heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng))
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
@@ -292,6 +299,9 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
 
 HEART_WALL_CLEARANCE_MM = 2.0  # the heart's front lies this far behind the anterior chest wall's inner surface
 HEART_DIAPHRAGM_CLEARANCE_MM = 1.0  # and its underside this far above the diaphragm
+WALL_BACK_OFF_MM, WALL_BACK_OFF_STEPS = 0.5, 20  # how the heart is moved back off a curving chest wall
+WALL_PROBE_MM = 2.5  # until no point of it lies this close in front of the wall
+CHEST_WALL = (body.AIR, body.SUBCUT_FAT, body.MUSCLE, body.RIB, body.RIB_MARROW, body.CARTILAGE, body.STERNUM)
 HEART_SPINE_CLEARANCE_MM = 4.0  # and its back this far in front of the spine and the descending aorta
 
 
@@ -323,7 +333,14 @@ def seat_heart(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> tu
     def against_the_wall(pose: render.Pose, chest: Chest) -> render.Pose:
         # the front of the heart (its least y) in each 4 mm column along y, against the chest wall there
         (x, z), front = _column_extreme(pose.to_lps(grid), (0, 2), 1)
-        return pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])
+        pose = pose.moved([0.0, HEART_WALL_CLEARANCE_MM - float(np.nanmin(front - chest.front_wall_y_mm(x, z))), 0.0])
+        # where the wall curves within a column (its sides, the pectorals' edges) a point may still reach it:
+        # back a little at a time until none comes within WALL_PROBE_MM of it (the grid is coarse)
+        for _ in range(WALL_BACK_OFF_STEPS):
+            if not np.isin(chest.labels(pose.to_lps(grid) - [0.0, WALL_PROBE_MM, 0.0]), CHEST_WALL).any():
+                break
+            pose = pose.moved([0.0, WALL_BACK_OFF_MM, 0.0])
+        return pose
 
     for _ in range(4):
         pose = against_the_wall(pose, chest)

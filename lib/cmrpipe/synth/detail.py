@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cmrpipe.synth.anatomy import (BACKGROUND, EPI_FAT, LA_CAVITY, LV_CAVITY, RA_CAVITY, RV_WALL_MM, HeartShape,
-                                   ellipsoid_radius, polar)
+                                   polar)
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
@@ -329,15 +329,15 @@ def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.n
     u, v, w = p[cand, 0], p[cand, 1], p[cand, 2]
     k = lab[cand]
     atria = heart.atria(s)
-    (la_centre, la_axes), (ra_centre, ra_axes) = atria["la"], atria["ra"]
-    r_la = ellipsoid_radius(u, v, w, la_centre, la_axes)
-    r_ra = ellipsoid_radius(u, v, w, ra_centre, ra_axes)
+    la_axes, ra_axes = atria["la"][1], atria["ra"][1]
+    r_la = heart.atrium_radius(atria, "la", u, v, w)
+    r_ra = heart.atrium_radius(atria, "ra", u, v, w)
     la_shell = (r_la > 1.0) & (r_la < 1.0 + ATRIAL_WALL_MM / min(la_axes)) & (w > base) & (k != LA_CAVITY)
     ra_shell = ((r_ra > 1.0) & (r_ra < 1.0 + ATRIAL_WALL_MM / min(ra_axes)) & (w > rv["top"])
                 & (k == BACKGROUND))
     wall = la_shell | ra_shell
     if valves_closed:
-        below = ellipsoid_radius(u, v, w - VALVE_MM, ra_centre, ra_axes)
+        below = heart.atrium_radius(atria, "ra", u, v, w - VALVE_MM)
         # the tricuspid valve: the bottom of the right atrium, where the RV cavity lies just under it
         over_rv = heart.in_rv_cavity(np.column_stack([u, v, np.full_like(u, rv["top"] - 1.0)]), s)
         tricuspid = (k == RA_CAVITY) & ((below > 1.0) | (w - VALVE_MM < rv["top"])) & over_rv
@@ -458,7 +458,7 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
         rim = heart.epicardium_mm(g, cos_t, sin_t, xi) + CORONARY_GAP_MM
         left = cos_t < np.cos(rv["half_angle"])
         if height < base:
-            rim = rim + heart._rv_reach(rv, cos_t, np.full(len(k), rv["top"]), RV_WALL_MM)
+            rim = rim + heart._rv_reach(rv, cos_t, sin_t, np.full(len(k), rv["top"]), RV_WALL_MM)
         hit[k] |= (left == (height > base)) & (np.hypot(rho - rim, w[k] - height) < CORONARY_RADIUS_MM)
     # the descending arteries in the interventricular grooves, at the two insertion points
     xi = (base - w) / c_epi

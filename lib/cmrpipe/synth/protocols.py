@@ -69,6 +69,10 @@ class Protocol:
     jet : float
         Signal lost where fast flow dephases the blood (the mitral inflow jet in diastole, the
         outflow jet in systole), at the fastest filling or ejection (gradient echo shows more).
+    in_plane_saturation : float
+        Blood signal lost in a plane along the long axis, where the blood flows within the
+        slice and is excited again and again instead of being replaced (gradient echo; none
+        in a short-axis plane, which the blood crosses).
     """
 
     name: str
@@ -99,6 +103,7 @@ class Protocol:
     view_gain_sd: float = 0.0
     banding: float = 0.0
     jet: float = 0.0
+    in_plane_saturation: float = 0.0
 
     def draw_pixel_spacing(self, rng) -> tuple[float, float]:
         """One subject's PixelSpacing, (between rows, between columns) in mm."""
@@ -122,12 +127,14 @@ _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.
              body.SPINE: 0.45, body.AORTA: 0.50, body.MUSCLE: 0.29, body.CSF: 0.16,
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.30, body.MED_FAT: 0.55, body.GAS: 0.02,
              body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50, body.DIAPHRAGM: 0.29,
-             body.CARTILAGE: 0.26, body.PULMONARY_VESSEL: 0.36, body.HEPATIC_VESSEL: 0.44}
+             body.CARTILAGE: 0.26, body.PULMONARY_VESSEL: 0.36, body.HEPATIC_VESSEL: 0.44,
+             body.RIB_MARROW: 0.34}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.07, body.LIVER: 0.30,
               body.SPINE: 0.55, body.AORTA: 0.85, body.MUSCLE: 0.24, body.CSF: 0.80,
               body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.36, body.MED_FAT: 0.72, body.GAS: 0.02,
               body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62, body.DIAPHRAGM: 0.24,
-              body.CARTILAGE: 0.30, body.PULMONARY_VESSEL: 0.70, body.HEPATIC_VESSEL: 0.70}
+              body.CARTILAGE: 0.30, body.PULMONARY_VESSEL: 0.70, body.HEPATIC_VESSEL: 0.70,
+              body.RIB_MARROW: 0.40}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:
@@ -145,7 +152,7 @@ def protocol(name: str, n_frames: int | None = None) -> Protocol:
                      body_intensity=_BODY_GRE, noise_sigma=0.045, bias_strength=0.30, scanner="SIEMENS",
                      sequence="fl2d_cine", echo_ms=3.0, repetition_ms=8.0, texture=0.07, blood_flow=0.15,
                      blood_texture=0.08, ringing=0.3, coil_strength=0.85, psf_mm=1.3, ghost=0.035,
-                     inflow_basal=0.22, view_gain_sd=0.06, jet=0.45)
+                     inflow_basal=0.22, view_gain_sd=0.06, jet=0.45, in_plane_saturation=0.08)
     elif name == "ukb":
         p = Protocol("ukb", rows=192, cols=208, pixel_mm_range=(1.75, 1.9), thickness_mm=8.0, gap_mm=2.0,
                      lax_thickness_mm=6.0, n_frames=50, heart_intensity=_HEART_SSFP, body_intensity=_BODY_SSFP,

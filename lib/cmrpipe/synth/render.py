@@ -339,6 +339,9 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     near_low = fields["low"][near][:, None]
     # inflow: fresh blood entering the slice is brighter towards the base (gradient echo)
     inflow = 1 + protocol.inflow_basal * np.clip(centre_hrt[near][:, 2] / g["base_w_mm"], 0.0, 1.3)[:, None] ** 2
+    # and the blood is saturated where it flows along the plane (long-axis views) rather than through it
+    across = abs(float(np.dot(normal, pose.axes_lps[:, 2])))
+    inflow = inflow * (1.0 - protocol.in_plane_saturation * (1.0 - across))
     flow_a, flow_b = fields["flow_a"][near][:, None], fields["flow_b"][near][:, None]
     myo_value = float(heart_signal_lut[PAPILLARY])
     # how fast the LV empties (ejection) or fills at each frame, 0-1, for the flow jets
@@ -403,8 +406,8 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
         truth[in_truth] = heart.labels(centre_truth, float(s))
         labels[f] = truth
         noisy = image * bias
-        n1 = rng.normal(0.0, 1.0, noisy.shape) * noise_sigma
-        n2 = rng.normal(0.0, 1.0, noisy.shape) * noise_sigma
+        n1 = _phase_correlated(rng.normal(0.0, 1.0, noisy.shape), protocol.ringing) * noise_sigma
+        n2 = _phase_correlated(rng.normal(0.0, 1.0, noisy.shape), protocol.ringing) * noise_sigma
         images[f] = np.sqrt((noisy + n1) ** 2 + n2**2)
     return images, labels
 
@@ -442,14 +445,30 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     return signal
 
 
+def _phase_kernel(strength: float) -> np.ndarray:
+    """The point-spread along the phase-encoded rows of a reconstruction that keeps ``1 - strength`` of
+    k-space (a windowed sinc; unit sum)."""
+    n = np.arange(-RINGING_TAPS, RINGING_TAPS + 1)
+    keep = 1.0 - strength  # fraction of k-space kept
+    kernel = keep * np.sinc(keep * n) * np.cos(0.5 * np.pi * n / (RINGING_TAPS + 1))
+    return kernel / kernel.sum()
+
+
 def _ringing(image: np.ndarray, strength: float) -> np.ndarray:
     """Truncation (Gibbs) ringing and slight blur along the phase-encoded rows."""
     if strength <= 0:
         return image
-    n = np.arange(-RINGING_TAPS, RINGING_TAPS + 1)
-    keep = 1.0 - strength  # fraction of k-space kept
-    kernel = keep * np.sinc(keep * n) * np.cos(0.5 * np.pi * n / (RINGING_TAPS + 1))
-    return np.clip(convolve1d(image, kernel / kernel.sum(), axis=0, mode="nearest"), 0.0, None)
+    return np.clip(convolve1d(image, _phase_kernel(strength), axis=0, mode="nearest"), 0.0, None)
+
+
+def _phase_correlated(noise: np.ndarray, strength: float) -> np.ndarray:
+    """White noise band-limited along the phase-encoded rows as the image is (:func:`_ringing`): the
+    reconstruction fills the k-space it did not sample with zeros, so the noise grain is coarser along
+    the rows than across them. Its SD is kept."""
+    if strength <= 0:
+        return noise
+    kernel = _phase_kernel(strength)
+    return convolve1d(noise, kernel / np.sqrt(np.sum(kernel**2)), axis=0, mode="wrap")
 
 
 RINGING_TAPS = 5
