@@ -58,7 +58,7 @@ GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventric
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
 PAPILLARY_TOP = 0.22  # the tip of a papillary muscle, fraction of the endocardial long axis below the base
-PAPILLARY_FREE_TO = 0.55  # above this depth (same fraction) a papillary muscle stands out from the wall
+PAPILLARY_FREE_TO = 0.55  # down to this depth (same fraction) a papillary muscle stands out from the wall
 PAPILLARY_SINK = 0.2  # ... and over this much further it sinks into the wall (gone by twice this)
 PAPILLARY_EMBED_MM = 1.5  # how far its section reaches into the wall (its base on the wall is wide)
 PAPILLARY_CLEFT_MM = 3.5  # ... less this at its tip, less in proportion further down, at ED (none at ES)
@@ -177,8 +177,8 @@ class HeartShape:
         How much epicardial fat the heart carries, relative to the typical (it grows with
         age, body mass index and in men).
     atrial_bumps : tuple
-        ``{"la": coefficients, "ra": coefficients}`` items (:func:`random_atrial_bumps`) of the
-        atria's irregularity; none (smooth ellipsoids) when empty.
+        ``(("la", coefficients), ("ra", coefficients))`` (:func:`random_atrial_bumps`): the atria's
+        irregularity (:meth:`atrium_radius`); smooth ellipsoids when empty.
     """
 
     a_endo_mm: float

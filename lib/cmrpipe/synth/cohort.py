@@ -96,13 +96,14 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 
 
 GENERATOR_VERSION = 12
-# v12: papillary muscles as fingers that rise from the wall below mid-cavity and lean away from it to a domed
-# tip, standing free in the cavity at ED (v11: wedges on the wall, a star-shaped ES cavity); hepatic veins
-# branching from the inferior vena cava through the liver (v11: a few round blobs); the RV crescent fuller in
-# front and tapering to its inferior insertion, and longer (v11: symmetric, a second circle beside the LV);
-# irregular atria (v11: smooth ellipsoids); ribs with marrow in a dark cortex, thicker chest-wall muscles;
+# v12: papillary muscles as fingers along the wall, knobs in section, narrowing to a domed tip that a thin cleft
+# parts from the wall at ED (v11: wedges on the wall, a star-shaped ES cavity); hepatic veins branching from the
+# inferior vena cava through the liver (v11: a few round blobs); the RV crescent fuller in front, tapering to
+# its inferior insertion, and reaching nearer the apex (v11: symmetric, a second circle beside the LV);
+# irregular atria (v11: smooth ellipsoids); ribs a dark cortex round grey marrow, thicker chest-wall muscles;
 # gradient-echo blood duller in the long-axis planes (in-plane saturation); noise grain coarser along the
-# phase encoding, as the image is; deeper LV trabeculae; the heart backed off a chest wall that curves
+# phase encoding, as the image is; the stomach's gas off the liver; the heart backed off a chest wall that
+# curves within the columns it is seated by
 # v11: pulmonary arteries and veins branching from the hila through the lungs (v10 showed only faint 1 mm
 # strands and dots), the lung a little brighter at the back; the diaphragm moulded to the heart's underside (the
 # apex and the inferior wall rest on it; v10 left lung between them and the domes); the RV a crescent with a
