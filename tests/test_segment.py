@@ -1,5 +1,7 @@
 """cmrpipe.segment: the network grid, Dice, QC, per-subject measures, and the predict path."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -163,3 +165,22 @@ def test_a_stray_basal_prediction_fails_the_every_slice_measures_only():
     assert row["es_frame_auto"] == 3
     assert not row["qc_pass"] and row["qc_pass_contoured"]
     assert [(q["phase"], q["slice"]) for q in qc] == [("ES (predicted)", 1)]
+
+
+def test_summary_truth_errors_cover_only_subjects_that_passed_qc():
+    names = segment.MEASURE_NAMES
+    measures = pd.DataFrame({"key": ["a", "b", "c"], "seg_split": ["test", "test", "segment"],
+                             "qc_pass": [True, False, True], "qc_pass_contoured": [True, True, True],
+                             **{f"{who}_{n}": [1.0, 2.0, 3.0] for who in ("manual", "auto") for n in names},
+                             "full_lvedv_ml": [110.0, 500.0, 95.0], "full_lvmi_g_m2": [60.0, 500.0, 40.0]})
+    dice = pd.DataFrame({"key": ["a"], "seg_split": ["test"], "phase": ["ED"], "dice_cavity": [0.9],
+                         "dice_myocardium": [0.8]})
+    truth = pd.DataFrame({"key": ["a", "b", "c"], "lvedv_ml": [100.0, 100.0, 100.0], "lvmi_g_m2": [50.0, 50.0, 50.0]})
+    result = segment.Segmentation(history=pd.DataFrame(), n_training_images={}, model_source="trained", dice=dice,
+                                  measures=measures, qc=pd.DataFrame(), exclusions=pd.DataFrame(), truth=truth)
+    values = segment.summary_values(result)
+    assert values["measures.lvedv_mae_vs_truth_ml"] == pytest.approx(7.5)  # (10 + 5) / 2: b failed QC
+    assert values["measures.lvmi_mae_vs_truth_g_m2"] == pytest.approx(10.0)
+    assert values["seg.n_qc_fail"] == 1 and values["seg.n_segmented"] == 3
+    failed = segment.summary_values(dataclasses.replace(result, measures=measures.assign(qc_pass=False)))
+    assert np.isnan(failed["measures.lvedv_mae_vs_truth_ml"])  # nothing passed QC: nothing to compare

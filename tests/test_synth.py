@@ -1112,21 +1112,24 @@ def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():
 
     config = config_for("smoke", seed=4, n_subjects=2, **TINY)
     for index in range(2):
-        chest = make_subject(config, "mesa", index)["chest"]
-        for x in (-0.5 * chest.half_width_mm, 0.45 * chest.half_width_mm):  # under the right and left domes
-            z = np.arange(-300.0, 150.0, 0.5)
-            lab = chest.labels(np.stack([np.full_like(z, x), np.zeros_like(z), z], -1))
-            top = np.flatnonzero(np.isin(lab, (body.LIVER, body.STOMACH))).max()
-            above = lab[top + 1: top + 1 + int(body.DIAPHRAGM_MM / 0.5)]
-            assert (above == body.DIAPHRAGM).all()  # the diaphragm's muscle, a few mm thick
-            assert lab[top + 1 + int(body.DIAPHRAGM_MM / 0.5) + 2] == body.LUNG
+        warped = make_subject(config, "mesa", index)["chest"]
+        # the smooth model exactly; the subject's own (warped) body with its muscle thinned or thickened where
+        # the warp stretches it (by well under half), and never a lung on the liver
+        for chest, thinnest, thickest in ((dataclasses.replace(warped, shape=None), 1.0, 1.0), (warped, 0.5, 1.5)):
+            for x in (-0.5 * chest.half_width_mm, 0.45 * chest.half_width_mm):  # under the right and left domes
+                z = np.arange(-300.0, 150.0, 0.5)
+                lab = chest.labels(np.stack([np.full_like(z, x), np.zeros_like(z), z], -1))
+                top = np.flatnonzero(np.isin(lab, (body.LIVER, body.STOMACH))).max()
+                muscle = np.argmax(lab[top + 1:] != body.DIAPHRAGM)  # samples of muscle above the organs
+                assert thinnest * body.DIAPHRAGM_MM - 0.5 <= 0.5 * muscle <= thickest * body.DIAPHRAGM_MM + 0.5
+                assert lab[top + 1 + muscle + 2] == body.LUNG
 
 
 def test_arms_have_their_own_outlines_an_eccentric_humerus_and_intermuscular_septa():
     from cmrpipe.synth import body
 
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = make_subject(config, "mesa", 0)["chest"]
+    chest = dataclasses.replace(make_subject(config, "mesa", 0)["chest"], shape=None)  # the model's arms, unwarped
     centre_x = chest.half_width_mm + body.ARM_GAP_MM + body.ARM_HALF_WIDTH_MM
     centre_y = 0.15 * chest.half_depth_mm
     g = np.arange(-70.0, 70.0, 0.5)
@@ -1148,6 +1151,71 @@ def test_arms_have_their_own_outlines_an_eccentric_humerus_and_intermuscular_sep
     assert (outline[1.0] != outline[-1.0]).mean() > 0.005
 
 
+def test_undulation_has_the_sd_it_is_drawn_with():
+    from cmrpipe.synth import body
+
+    rng = np.random.default_rng(3)
+    points = rng.uniform(-3000.0, 3000.0, (200_000, 3))  # many wavelengths: the spatial SD is the drawn one
+    scalar = body.Undulation.random(rng, 0.3, (40.0, 120.0))
+    assert scalar(points).shape == (200_000,)
+    assert np.isclose(scalar(points).std(), 0.3, rtol=0.05)
+    vector = body.Undulation.random(rng, 5.0, (150.0, 350.0), n=400, vector=True)
+    assert vector(points[:5]).shape == (5, 3)
+    assert np.allclose(vector(points).std(axis=0), 5.0, rtol=0.15)
+
+
+def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    chest = make_subject(config, "mesa", 0)["chest"]
+    smooth = dataclasses.replace(chest, shape=None)
+    unbent = dataclasses.replace(chest, shape=dataclasses.replace(
+        chest.shape, broad=dataclasses.replace(chest.shape.broad, amplitudes=0 * chest.shape.broad.amplitudes),
+        near=dataclasses.replace(chest.shape.near, amplitudes=0 * chest.shape.near.amplitudes)))
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=(20_000, 3))
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+    still = np.asarray(chest.shape.still_lps)
+    # round the heart only the fat's and the muscle's thickness differ; far from it the body is bent too
+    near = still + direction * rng.uniform(0.0, body.WARP_STILL_MM, (20_000, 1))
+    assert np.array_equal(chest.labels(near), unbent.labels(near))
+    far = still + direction * rng.uniform(body.WARP_FULL_MM, 250.0, (20_000, 1))
+    assert (chest.labels(far) != unbent.labels(far)).mean() > 0.02
+    # the skin's distance from the centre, round the trunk at the heart's height: off the model's oval by
+    # several mm here and there
+    angle = np.linspace(0.0, 2 * np.pi, 360, endpoint=False)
+    angle = angle[np.abs(np.cos(angle)) <= 0.7]  # not through the arms
+    radius = np.arange(50.0, 400.0, 0.5)
+
+    def skin(c):
+        xy = np.stack([np.cos(angle)[:, None] * radius, np.sin(angle)[:, None] * radius], -1)
+        points = np.concatenate([xy, np.full(xy.shape[:-1] + (1,), still[2])], -1)
+        return radius[np.argmax(c.labels(points) == body.AIR, axis=1)]
+
+    assert np.abs(skin(chest) - skin(smooth)).max() > 3.0
+    # the fat layer's thickness varies head-foot at one place on the chest, which the smooth model's does not
+    y = np.arange(-chest.half_depth_mm - 60.0, 0.0, 0.5)
+
+    def fat_mm(c, z):
+        line = np.stack([np.full_like(y, 0.4 * chest.half_width_mm), y, np.full_like(y, z)], -1)
+        return 0.5 * (c.labels(line) == body.SUBCUT_FAT).sum()
+
+    heights = still[2] + np.arange(-40.0, 41.0, 10.0)
+    assert np.ptp([fat_mm(unbent, z) for z in heights]) > 2.0 + np.ptp([fat_mm(smooth, z) for z in heights])
+    # and so does the mediastinum's width between the lungs, behind the heart
+    x = np.arange(-150.0, 150.0, 0.5)
+
+    def mediastinum_mm(c, z):
+        line = np.stack([x, np.full_like(x, 0.1 * chest.half_depth_mm), np.full_like(x, z)], -1)
+        lung = np.flatnonzero(c.labels(line) == body.LUNG)
+        gaps = np.diff(lung)
+        return 0.5 * gaps.max() if len(gaps) else 0.0
+
+    assert np.ptp([mediastinum_mm(unbent, z) for z in heights]) > 5.0 + np.ptp(
+        [mediastinum_mm(smooth, z) for z in heights])
+
+
 def test_breasts_only_for_women_on_the_front_of_the_chest():
     from dataclasses import replace
 
@@ -1158,7 +1226,7 @@ def test_breasts_only_for_women_on_the_front_of_the_chest():
     heights = [body.Chest.breast_height_mm("F", bmi, np.random.default_rng(1)) for bmi in (20.0, 35.0)]
     assert 0.0 < heights[0] < heights[1]
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = replace(make_subject(config, "mesa", 0)["chest"], breast_mm=40.0, outline_amp=(0.0, 0.0, 0.0))
+    chest = replace(make_subject(config, "mesa", 0)["chest"], breast_mm=40.0, outline_amp=(0.0, 0.0, 0.0), shape=None)
     x = body.BREAST_X * chest.half_width_mm
     z = chest.heart_centre_lps[2] - body.BREAST_BELOW_HEART_MM
     y = np.arange(-chest.half_depth_mm - 60.0, -chest.half_depth_mm + 20.0, 0.5)

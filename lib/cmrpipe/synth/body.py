@@ -14,8 +14,12 @@ gas in front above a flat gas-fluid level, as the subject lies supine) and the s
 and the arms lie beside the chest (fat, muscle and the humerus), so that the body
 fills most of a cine field of view. Women's breasts lie on the front of the chest,
 over the heart (fat round a core of glandular tissue), flattened as the subject lies
-supine under the anterior coil. The chest does not move with the cardiac cycle;
-breath-hold misregistration moves it with the heart.
+supine under the anterior coil. Each body then has its own shape (:class:`BodyShape`):
+smooth random 3-D fields bend and dent the trunk away from the heart, make the fat and the
+muscle of the chest wall thicker and thinner from place to place, raise and lower the
+diaphragm's domes away from the heart and widen and narrow each half of the mediastinum.
+The chest does not move with the cardiac cycle; breath-hold misregistration moves it with
+the heart.
 """
 
 from __future__ import annotations
@@ -81,6 +85,91 @@ BED_REACH_MM = 45.0          # less far up to this (and not at all further)
 BED_MARGIN_MM = 3.5          # and stays this much lower than the heart's least clearance over it
 BED_SMOOTH_MM = 6.0          # the lift is smoothed over about this (SD)
 BED_PAD_CELLS = 4            # cells round the heart's footprint, where the smoothed lift fades
+# each body's own shape (:class:`BodyShape`): smooth random 3-D fields, consistent between planes
+SHAPE_WAVES = 6              # plane waves in each field
+BROAD_WARP_MM, BROAD_WAVELENGTH_MM = 5.0, (150.0, 350.0)  # the trunk bent out of its oval (SD per axis)
+NEAR_WARP_MM, NEAR_WAVELENGTH_MM = 1.0, (50.0, 100.0)      # and gently dented
+FAT_FIELD_SD, FAT_WAVELENGTH_MM = 0.25, (80.0, 200.0)       # the fat layer's thickness, relative SD
+MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall muscle's
+MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.25, (40.0, 120.0)  # its right and left halves' widths (SD)
+DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
+FAT_FIELD_FLOOR, MUSCLE_FIELD_FLOOR = 0.3, 0.4               # never thinner than these fractions of the model's
+WARP_STILL_MM, WARP_FULL_MM = 75.0, 140.0  # the warp grows from nothing this far from the heart to its full
+                                            # size this far (the diaphragm under the heart, whose bed is
+                                            # moulded to it, is not moved)
+
+
+@dataclass(frozen=True)
+class Undulation:
+    """A smooth random field in 3-D: a sum of plane waves of random direction, wavelength and phase.
+
+    ``amplitudes`` is ``(n,)`` for a scalar field or ``(n, 3)`` for a vector field (each wave then
+    moves points along its own direction). The same field is seen by every plane cut through it.
+    """
+
+    wavevectors: np.ndarray  # (n, 3), rad/mm
+    phases: np.ndarray       # (n,)
+    amplitudes: np.ndarray   # (n,) or (n, 3)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, sd: float, wavelength_mm: tuple[float, float],
+               n: int = SHAPE_WAVES, vector: bool = False) -> "Undulation":
+        """A field of ``n`` waves with wavelengths uniform in ``wavelength_mm`` and SD ``sd`` (per axis
+        for a vector field)."""
+        direction = rng.normal(size=(n, 3))
+        direction /= np.linalg.norm(direction, axis=1, keepdims=True)
+        wavevectors = direction * (2 * np.pi / rng.uniform(*wavelength_mm, n))[:, None]
+        phases = rng.uniform(0.0, 2 * np.pi, n)
+        # a wave of amplitude a has variance a^2 / 2: n of them sum to sd^2
+        size = sd * np.sqrt(2.0 / n)
+        amplitudes = rng.normal(0.0, size, (n, 3)) if vector else np.full(n, size) * rng.choice((-1.0, 1.0), n)
+        return cls(wavevectors.astype(np.float32), phases.astype(np.float32), amplitudes.astype(np.float32))
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        """The field at ``points`` (..., 3): shape (...) or (..., 3)."""
+        p = np.asarray(points, np.float32)
+        waves = np.sin(p.reshape(-1, 3) @ self.wavevectors.T + self.phases)
+        out = waves @ self.amplitudes
+        return out.reshape(p.shape[:-1] + self.amplitudes.shape[1:])
+
+
+@dataclass(frozen=True)
+class BodyShape:
+    """What makes one body unlike the model's smooth one: the trunk bent and dented (a warp that grows
+    with distance from ``still_lps``, where the heart lies, and leaves the heart's surroundings as they
+    are), the fat layer and the chest-wall muscle thicker and thinner from place to place, the domes of
+    the diaphragm higher and lower away from the heart, and the mediastinum's edges (with the lungs)
+    wandering."""
+
+    still_lps: tuple[float, float, float]
+    broad: Undulation
+    near: Undulation
+    fat: Undulation
+    muscle: Undulation
+    mediastinum: Undulation
+    domes: Undulation
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, still_lps) -> "BodyShape":
+        """One body's shape, still round ``still_lps`` (LPS mm: the heart's centre)."""
+        return cls(tuple(float(v) for v in still_lps),
+                   Undulation.random(rng, BROAD_WARP_MM, BROAD_WAVELENGTH_MM, vector=True),
+                   Undulation.random(rng, NEAR_WARP_MM, NEAR_WAVELENGTH_MM, vector=True),
+                   Undulation.random(rng, FAT_FIELD_SD, FAT_WAVELENGTH_MM),
+                   Undulation.random(rng, MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM),
+                   Undulation.random(rng, MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM, vector=True),
+                   Undulation.random(rng, DOME_WANDER_MM, DOME_WAVELENGTH_MM))
+
+    def grow(self, points: np.ndarray) -> np.ndarray:
+        """How much of the warp applies at each point (..., 3): 0 round the heart, rising smoothly to 1."""
+        distance = np.linalg.norm(points - np.asarray(self.still_lps, np.float32), axis=-1)
+        grow = np.clip((distance - WARP_STILL_MM) / (WARP_FULL_MM - WARP_STILL_MM), 0.0, 1.0)
+        return grow * grow * (3.0 - 2.0 * grow)
+
+    def unwarp(self, points: np.ndarray, grow: np.ndarray) -> np.ndarray:
+        """Where each point of this body (``points`` float32, (..., 3), with :meth:`grow` there) lies in
+        the smooth model's body."""
+        return points - grow[..., None] * (self.broad(points) + self.near(points))
 
 
 @dataclass(frozen=True)
@@ -94,7 +183,8 @@ class Chest:
     ``breast_mm`` is how far each breast rises from the chest wall (0: none).
     ``bed_lift_mm`` (a grid of ``bed_step_mm`` cells in x and y, its first cell's centre at
     ``bed_origin_mm``) raises the diaphragm under the heart, which rests on it and moulds it
-    (None: the domes alone).
+    (None: the domes alone). ``shape`` (:class:`BodyShape`) bends the body out of the model's
+    smooth form and makes its fat and muscle uneven in 3-D (None: the smooth model).
     """
 
     half_width_mm: float
@@ -110,6 +200,7 @@ class Chest:
     bed_origin_mm: tuple[float, float] = (0.0, 0.0)
     bed_step_mm: float = 4.0
     bed_lift_mm: np.ndarray | None = field(default=None, compare=False)
+    shape: BodyShape | None = field(default=None, compare=False)
 
     @classmethod
     def irregularity(cls, rng: np.random.Generator) -> dict:
@@ -139,6 +230,9 @@ class Chest:
         (...) uint8 array
         """
         p = np.asarray(points_lps, np.float32)
+        if self.shape is not None:
+            grow = self.shape.grow(p)
+            p = self.shape.unwarp(p, grow)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
         # the trunk's outline is widest at the heart and narrows above and below it (a barrel, not a
         # cylinder); the organs inside keep their places (``width``, ``depth``)
@@ -162,6 +256,13 @@ class Chest:
         posterior = np.exp(-((cos_t / 0.42) ** 2)) * (sin_t > 0)
         pectoral = np.exp(-(((np.abs(cos_t) - 0.55) / 0.25) ** 2)) * (sin_t < 0)
         muscle = CHEST_MUSCLE_MM + 32.0 * posterior + PECTORAL_MM * pectoral
+        if self.shape is not None:
+            # thicker or thinner fat and muscle move the skin out or in: the ribcage, and the pleura inside it,
+            # keep their smooth curve
+            more = (fat * np.clip(self.shape.fat(p), FAT_FIELD_FLOOR - 1.0, None),
+                    muscle * np.clip(self.shape.muscle(p), MUSCLE_FIELD_FLOOR - 1.0, None))
+            fat, muscle = fat + more[0], muscle + more[1]
+            level = level - (more[0] + more[1]) / np.maximum(to_mm, 1.0)  # (to_mm is 0 on the body's axis)
         below_skin_mm = (1.0 - level) * to_mm
 
         out = np.zeros(x.shape, np.uint8)
@@ -187,6 +288,9 @@ class Chest:
         out[bone & ~cartilage & (rib <= RIB_MARROW_FRACTION)] = RIB_MARROW
 
         dome = self.diaphragm_z(x, y)
+        if self.shape is not None:
+            # the domes rise and fall a little from place to place away from the heart's bed
+            dome = dome + grow * self.shape.domes(p)
         above = z > dome
         out[cavity & ~above & (z > dome - DIAPHRAGM_MM)] = DIAPHRAGM
         spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
@@ -196,7 +300,12 @@ class Chest:
         half_width = (20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
                       - 14.0 * np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0)
                       + 5.0 * np.cos(y / 17.0 + z / 31.0))
-        mediastinum = np.abs(x - 8.0 - 6.0 * np.sin(z / 23.0)) < half_width
+        across = x - 8.0 - 6.0 * np.sin(z / 23.0)
+        if self.shape is not None:
+            # its two edges wander, each its own way (no plane cuts them straight)
+            wander = self.shape.mediastinum(p)
+            half_width = half_width * (1.0 + np.where(across > 0, wander[..., 0], wander[..., 1]))
+        mediastinum = np.abs(across) < half_width
         out[cavity & above & ~mediastinum] = LUNG
         anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
         out[anterior_fat] = MED_FAT

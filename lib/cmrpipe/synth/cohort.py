@@ -47,7 +47,7 @@ from cmrpipe.geometry import points_lps_to_ijk
 from cmrpipe.io.manifest import SCHEMA, sha256_file
 from cmrpipe.measures import MYOCARDIAL_DENSITY_G_PER_ML
 from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, render, subjects, trees
-from cmrpipe.synth.body import Chest
+from cmrpipe.synth.body import BodyShape, Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
 
@@ -55,6 +55,7 @@ PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
 ATRIA_STREAM = 5  # and of its atria's shape (a stream of its own, so that every other draw stays as it was)
+BODY_STREAM = 6  # and of its body's own shape (likewise)
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -95,7 +96,13 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 12
+GENERATOR_VERSION = 13
+# v13: each body its own shape (v12: every trunk the model's oval with a few low harmonics): smooth random 3-D
+# fields bend the trunk and dent it away from the heart (none round it, so that the diaphragm's bed under the
+# heart stays), make the fat layer and the chest-wall muscle thicker and thinner from place to place, head-foot
+# as well as round the trunk (the skin moves; the ribcage keeps its smooth curve), raise and lower the domes of
+# the diaphragm away from the heart, and widen and narrow each half of the mediastinum (v12: plane-like edges
+# against the lungs); drawn from a stream of their own, so that every other draw stays as it was
 # v12: papillary muscles as fingers along the wall, knobs in section, narrowing to a domed tip that a thin cleft
 # parts from the wall at ED (v11: wedges on the wall, a star-shaped ES cavity); hepatic veins branching from the
 # inferior vena cava through the liver (v11: a few round blobs); the RV crescent fuller in front, tapering to
@@ -266,7 +273,9 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
                   heart_centre_lps=tuple(map(float, centre)),
                   **Chest.irregularity(look),
-                  breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look))
+                  breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look),
+                  shape=BodyShape.random(np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index,
+                                                                BODY_STREAM]), centre))
     # the heart lies against the front of the chest and on the diaphragm
     pose, chest = seat_heart(heart, pose, chest)
     spacing = prot.draw_pixel_spacing(rng)
