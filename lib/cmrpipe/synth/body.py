@@ -94,9 +94,9 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.25, (40.0, 120.0)  # its right and left halves' widths (SD)
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
 FAT_FIELD_FLOOR, MUSCLE_FIELD_FLOOR = 0.3, 0.4               # never thinner than these fractions of the model's
-WARP_STILL_MM, WARP_FULL_MM = 75.0, 140.0  # the warp grows from nothing this far from the heart to its full
-                                            # size this far (the diaphragm under the heart, whose bed is
-                                            # moulded to it, is not moved)
+WARP_STILL_MM, WARP_FULL_MM = 75.0, 140.0  # the warp grows from nothing this far from the heart (as drawn) to
+                                            # its full size this far (so that the diaphragm under the heart,
+                                            # whose bed is moulded to it, moves little)
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,11 @@ class Undulation:
 @dataclass(frozen=True)
 class BodyShape:
     """What makes one body unlike the model's smooth one: the trunk bent and dented (a warp that grows
-    with distance from ``still_lps``, where the heart lies, and leaves the heart's surroundings as they
-    are), the fat layer and the chest-wall muscle thicker and thinner from place to place, the domes of
-    the diaphragm higher and lower away from the heart, and the mediastinum's edges (with the lungs)
-    wandering."""
+    with distance from ``still_lps`` and leaves the heart's surroundings as they are; ``still_lps`` is
+    the heart's centre as drawn, and ``cohort.seat_heart`` then moves the heart, up to a few cm, so
+    that its far parts can lie where the warp has begun), the fat layer and the chest-wall muscle
+    thicker and thinner from place to place, the domes of the diaphragm higher and lower away from the
+    heart, and the mediastinum's edges (with the lungs) wandering."""
 
     still_lps: tuple[float, float, float]
     broad: Undulation
@@ -151,7 +152,7 @@ class BodyShape:
 
     @classmethod
     def random(cls, rng: np.random.Generator, still_lps) -> "BodyShape":
-        """One body's shape, still round ``still_lps`` (LPS mm: the heart's centre)."""
+        """One body's shape, still round ``still_lps`` (LPS mm: the heart's centre as drawn)."""
         return cls(tuple(float(v) for v in still_lps),
                    Undulation.random(rng, BROAD_WARP_MM, BROAD_WAVELENGTH_MM, vector=True),
                    Undulation.random(rng, NEAR_WARP_MM, NEAR_WAVELENGTH_MM, vector=True),
