@@ -258,14 +258,15 @@ def subject_key(protocol_name: str, index: int) -> str:
 
 def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     """Draw one subject: demographics, heart, pose, chest, planes (nothing rendered yet)."""
-    rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index])
+    seed = [config.seed, PROTOCOL_INDEX[protocol_name], index]
+    rng = np.random.default_rng(seed)
     # the image-only details (texture, trabeculae, vessels) draw from a generator of their own,
     # so that they leave every draw of ``rng`` (anatomy, truth, labels, noise) as it was
-    look = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index, LOOK_STREAM])
+    look = np.random.default_rng(seed + [LOOK_STREAM])
     prot = protocol(protocol_name, config.frames[protocol_name])
     info = subjects.draw_subject(rng, protocol_name)
     heart = subjects.heart_for(info, rng)
-    atria_rng = np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index, ATRIA_STREAM])
+    atria_rng = np.random.default_rng(seed + [ATRIA_STREAM])
     heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng))
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
@@ -274,8 +275,7 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
                   heart_centre_lps=tuple(map(float, centre)),
                   **Chest.irregularity(look),
                   breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look),
-                  shape=BodyShape.random(np.random.default_rng([config.seed, PROTOCOL_INDEX[protocol_name], index,
-                                                                BODY_STREAM]), centre))
+                  shape=BodyShape.random(np.random.default_rng(seed + [BODY_STREAM]), centre))
     # the heart lies against the front of the chest and on the diaphragm
     pose, chest = seat_heart(heart, pose, chest)
     spacing = prot.draw_pixel_spacing(rng)
