@@ -71,7 +71,8 @@ RV_LENGTH = 0.88  # the RV apex lies this fraction of the LV's epicardial long a
 RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
 RV_FULLNESS = 1.2  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
-RV_ROUNDNESS = 0.45  # exponent of the crescent's profile between the insertion points (smaller: blunter)
+RV_ROUNDNESS = 0.75  # exponent of the crescent's profile between the insertion points (smaller: blunter, 1: a
+                     # wedge; the crescent's tips are sharp, as where a real RV's free wall meets the septum)
 RV_SKEW = 0.45  # the crescent is this much fuller towards the front (v) and thinner towards the back
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
