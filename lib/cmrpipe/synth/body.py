@@ -7,14 +7,16 @@ the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
 lies against the chest wall, and the anterior mediastinal fat behind the sternum), the
 vertebral body with the spinal canal behind it, and the descending aorta beside the
-spine. Below the dome-shaped diaphragm (a sheet of muscle on which the heart rests)
-lie the liver (right, with its left lobe across the midline), the stomach (left, its
-gas in front above a flat gas-fluid level, as the subject lies supine) and the spleen
-(left, posterior). The vertebral column has intervertebral discs between its bodies,
-and the arms lie beside the chest (fat, muscle and the humerus), so that the body
-fills most of a cine field of view. Women's breasts lie on the front of the chest,
-over the heart (fat round a core of glandular tissue), flattened as the subject lies
-supine under the anterior coil. Each body then has its own shape (:class:`BodyShape`):
+spine. Below the dome-shaped diaphragm (a sheet of muscle on which
+the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
+(left, its gas in front above a flat gas-fluid level, as the subject lies supine, a rounded
+bubble inside its wall) and the spleen (left, posterior). The thoracic spine curves
+(kyphosis); its vertebral bodies are waisted, with domed intervertebral discs between
+them, and each level's neural arch and spinous process lie behind the canal. The arms
+lie beside the chest (fat, muscle and the humerus), so that the body fills most of a
+cine field of view. Women's breasts lie on the front of the chest, over the heart (fat
+round glandular tissue in irregular lobes), flattened as the subject lies supine under
+the anterior coil. Each body then has its own shape (:class:`BodyShape`):
 smooth random 3-D fields bend and dent the trunk away from the heart, make the fat and the
 muscle of the chest wall thicker and thinner from place to place, raise and lower the
 diaphragm's domes away from the heart and widen and narrow each half of the mediastinum.
@@ -51,6 +53,9 @@ RIB_DEPTH_MM = 5.0           # its middle lies this far outside the chest wall's
 RIB_MARROW_FRACTION = 0.7    # a rib's marrow fills this fraction of its section's radii (the rest is cortex)
 STOMACH_CENTRE_Y, STOMACH_HALF_DEPTH = -0.1, 0.42  # the stomach's centre and half-depth (fractions of the chest's)
 STOMACH_WALL_MM = 6.0        # the gas keeps this far from the liver
+GASTRIC_WALL_MM = 3.0        # and this far below the diaphragm's muscle (the stomach's wall)
+GAS_X, GAS_HALF_WIDTH = 0.58, 0.11  # the gas bubble's centre and half-width, left of the midline (fractions of
+GAS_HALF_HEIGHT_MM = 16.0           # the chest's half-width), and its half-height
 GAS_LEVEL = 0.3              # its gas lies in front of this fraction of its half-depth ahead of its centre
 STOMACH_HALF_HEIGHT_MM = 70.0  # the stomach's and the spleen's half-heights; their centres lie this less 10 mm
 SPLEEN_HALF_HEIGHT_MM = 55.0   # under the diaphragm's muscle, which cuts their tops
@@ -60,7 +65,16 @@ DESCENDING_AORTA_RADIUS_MM = 11.0
 DOME_HEIGHT_MM = 34.0        # rise of each hemidiaphragm above its rim
 DIAPHRAGM_MM = 4.0           # thickness of the diaphragm's muscle
 VERTEBRA_PITCH_MM = 28.0     # head-foot distance between intervertebral discs
-DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc
+DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc, at its rim
+DISC_DOMING = 0.4            # and this fraction more in its middle (the end plates are concave)
+END_PLATE_MM = 1.0           # an end plate's cortex, between a disc and a vertebral body's marrow
+VERTEBRA_WAIST = 0.08        # a vertebral body is this much narrower half way between its end plates
+KYPHOSIS_MM = 8.0            # the spine lies this much further forwards 120 mm above or below the heart
+ARCH_MM = 5.0                # the neural arch round the spinal canal: its thickness
+ARCH_FRACTION = 0.7          # behind the canal the arch of one level fills this fraction of the pitch
+SPINOUS_SLOPE = 0.8          # the laminae and the spinous process run down, this much per mm back
+SPINOUS_LENGTH_MM, SPINOUS_HALF_WIDTH_MM = 28.0, 4.0
+BONE_CORTEX_MM = 1.2         # the arch's and the spinous process's cortex
 ARM_GAP_MM = 12.0            # between the chest wall and the arm
 ARM_HALF_WIDTH_MM, ARM_HALF_DEPTH_MM = 46.0, 54.0
 ARM_FAT_MM = 9.0             # mean subcutaneous fat of the arm
@@ -93,8 +107,10 @@ FAT_FIELD_SD, FAT_WAVELENGTH_MM = 0.25, (80.0, 200.0)       # the fat layer's th
 MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall muscle's
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.25, (40.0, 120.0)  # its right and left halves' widths (SD)
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
+GLAND_SD, GLAND_WAVELENGTH_MM, GLAND_WAVES = 1.5, (12.0, 35.0), 24  # the breasts' finer glandular lobes (in
+                                                                    # units of their coarse lobules' sines)
 FAT_FIELD_FLOOR, MUSCLE_FIELD_FLOOR = 0.3, 0.4               # never thinner than these fractions of the model's
-WARP_STILL_MM, WARP_FULL_MM = 75.0, 140.0  # the warp grows from nothing this far from the heart (as drawn) to
+WARP_STILL_MM, WARP_FULL_MM = 75.0, 140.0  # the warp grows from nothing this far from the heart's centre to
                                             # its full size this far (so that the diaphragm under the heart,
                                             # whose bed is moulded to it, moves little)
 
@@ -137,8 +153,8 @@ class Undulation:
 class BodyShape:
     """What makes one body unlike the model's smooth one: the trunk bent and dented (a warp that grows
     with distance from ``still_lps`` and leaves the heart's surroundings as they are; ``still_lps`` is
-    the heart's centre as drawn, and ``cohort.seat_heart`` then moves the heart, up to a few cm, so
-    that its far parts can lie where the warp has begun), the fat layer and the chest-wall muscle
+    the heart's centre where ``cohort.seat_heart`` has seated it in the smooth model's body, and seating
+    it again in this body moves it by at most a few mm), the fat layer and the chest-wall muscle
     thicker and thinner from place to place, the domes of the diaphragm higher and lower away from the
     heart, and the mediastinum's edges (with the lungs) wandering."""
 
@@ -149,17 +165,19 @@ class BodyShape:
     muscle: Undulation
     mediastinum: Undulation
     domes: Undulation
+    gland: Undulation
 
     @classmethod
     def random(cls, rng: np.random.Generator, still_lps) -> "BodyShape":
-        """One body's shape, still round ``still_lps`` (LPS mm: the heart's centre as drawn)."""
+        """One body's shape, still round ``still_lps`` (LPS mm: the heart's centre, seated)."""
         return cls(tuple(float(v) for v in still_lps),
                    Undulation.random(rng, BROAD_WARP_MM, BROAD_WAVELENGTH_MM, vector=True),
                    Undulation.random(rng, NEAR_WARP_MM, NEAR_WAVELENGTH_MM, vector=True),
                    Undulation.random(rng, FAT_FIELD_SD, FAT_WAVELENGTH_MM),
                    Undulation.random(rng, MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM),
                    Undulation.random(rng, MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM, vector=True),
-                   Undulation.random(rng, DOME_WANDER_MM, DOME_WAVELENGTH_MM))
+                   Undulation.random(rng, DOME_WANDER_MM, DOME_WAVELENGTH_MM),
+                   Undulation.random(rng, GLAND_SD, GLAND_WAVELENGTH_MM, n=GLAND_WAVES))
 
     def grow(self, points: np.ndarray) -> np.ndarray:
         """How much of the warp applies at each point (..., 3): 0 round the heart, rising smoothly to 1."""
@@ -294,7 +312,9 @@ class Chest:
             dome = dome + grow * self.shape.domes(p)
         above = z > dome
         out[cavity & ~above & (z > dome - DIAPHRAGM_MM)] = DIAPHRAGM
-        spine_y = depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
+        # the thoracic spine's curve (kyphosis) brings it forwards above and below the heart
+        spine_y = (depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
+                   - KYPHOSIS_MM * ((z - np.float32(self.heart_centre_lps[2])) / np.float32(120.0)) ** 2)
         # the mediastinum: a band down the middle from the sternum to the spine, wider behind and narrowing in
         # front of the heart to where the two lungs nearly meet behind the sternum (a triangle of fat there,
         # not a straight bar)
@@ -326,14 +346,15 @@ class Chest:
               + ((under_mm - STOMACH_HALF_HEIGHT_MM + 10.0) / STOMACH_HALF_HEIGHT_MM) ** 2)
         stomach = below & ~liver & (sq <= 1.0)
         out[stomach] = STOMACH
-        # supine, the stomach's gas rises to its front: a rounded bubble high under the dome, above a flat
-        # (coronal) gas-fluid level
-        bubble = (((x - 0.45 * width) / (0.17 * width)) ** 2
+        # supine, the stomach's gas rises to its front: a rounded bubble in the stomach's top, clear of the liver
+        # and under the stomach's wall, above a flat (coronal) gas-fluid level (a dome on a flat floor: no
+        # corners, and no straight side along the liver, which the stomach's wall and contents lie against)
+        bubble = (((x - GAS_X * width) / (GAS_HALF_WIDTH * width)) ** 2
                   + ((y - (STOMACH_CENTRE_Y - 0.5 * STOMACH_HALF_DEPTH) * depth) / (0.3 * depth)) ** 2
-                  + ((z - (dome - DIAPHRAGM_MM - 12.0)) / 24.0) ** 2)
+                  + ((under_mm - GASTRIC_WALL_MM - GAS_HALF_HEIGHT_MM) / GAS_HALF_HEIGHT_MM) ** 2)
         gas_fluid_y = STOMACH_CENTRE_Y * depth - GAS_LEVEL * STOMACH_HALF_DEPTH * depth
-        # (the stomach's wall and contents lie between it and the liver: no dark corner against the liver)
-        out[stomach & (bubble <= 1.0) & (y < gas_fluid_y) & (x > liver_edge + STOMACH_WALL_MM)] = GAS
+        gas = (bubble <= 1.0) & (y < gas_fluid_y) & (x > liver_edge + STOMACH_WALL_MM)
+        out[stomach & gas] = GAS
         ssp = (((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
                + ((under_mm - SPLEEN_HALF_HEIGHT_MM + 10.0) / SPLEEN_HALF_HEIGHT_MM) ** 2)
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
@@ -341,12 +362,7 @@ class Chest:
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
         sternum = ((x / 14.0) ** 2 + ((y + outline_depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0
         out[sternum & (level <= 1.0)] = STERNUM
-        dv = np.hypot(x, y - spine_y)
-        out[dv <= VERTEBRA_RADIUS_MM + 1.5] = RIB
-        out[dv <= VERTEBRA_RADIUS_MM] = SPINE
-        disc = np.cos(2 * np.pi * z / VERTEBRA_PITCH_MM) > np.cos(np.pi * DISC_FRACTION)
-        out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & disc] = DISC
-        out[np.hypot(x, y - spine_y - VERTEBRA_RADIUS_MM - CANAL_RADIUS_MM - 2.0) <= CANAL_RADIUS_MM] = CSF
+        self._spine(out, x, y, z, spine_y)
         # descending aorta: left-anterior of the vertebral body
         ao = np.hypot(x - 29.0, y - spine_y + 10.0) <= DESCENDING_AORTA_RADIUS_MM
         out[ao & (z > self.diaphragm_z_mm - 60.0)] = AORTA
@@ -354,6 +370,47 @@ class Chest:
             self._breasts(out, x, y, z, (level - 1.0) * to_mm)
         self._arms(out, x, y, level)
         return out
+
+    @staticmethod
+    def _spine(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, spine_y: np.ndarray) -> None:
+        """Write the vertebral column (its middle line at ``x`` = 0, ``y`` = ``spine_y``) into ``out`` in place.
+
+        Each vertebral body is marrow in a dark cortex, waisted between its end plates; the discs between
+        them bulge a little and are thickest in the middle (the end plates are concave, each a thin dark
+        line). Behind the body the neural arch rings the spinal canal, and the spinous process runs back
+        and down from it, each level's apart from the next (the gaps are the intervertebral foramina).
+        """
+        dv = np.hypot(x, y - spine_y)
+        level = z / VERTEBRA_PITCH_MM
+        from_disc_mm = np.abs(level - np.round(level)) * VERTEBRA_PITCH_MM  # head-foot, from the nearest disc
+        disc_half_mm = 0.5 * DISC_FRACTION * VERTEBRA_PITCH_MM * (
+            1.0 + DISC_DOMING * np.clip(1.0 - (dv / VERTEBRA_RADIUS_MM) ** 2, 0.0, 1.0))
+        waist = 1.0 - VERTEBRA_WAIST * np.sin(np.pi * from_disc_mm / VERTEBRA_PITCH_MM)  # narrowest half way
+        radius = VERTEBRA_RADIUS_MM * waist
+        out[dv <= radius + 1.5] = RIB
+        out[(dv <= radius) & (from_disc_mm > disc_half_mm + END_PLATE_MM)] = SPINE
+        out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & (from_disc_mm <= disc_half_mm)] = DISC
+        canal_y = spine_y + VERTEBRA_RADIUS_MM + CANAL_RADIUS_MM + 2.0
+        dc = np.hypot(x, y - canal_y)
+        # each level's arch (its pedicles, the laminae behind the canal) and spinous process, sloping down
+        # behind the canal: apart from the next level's
+        behind_mm = np.clip(y - canal_y, 0.0, None)
+        tilt = (z + SPINOUS_SLOPE * behind_mm) / VERTEBRA_PITCH_MM
+        phase = tilt - np.floor(tilt)
+        # (how far inside this level's bone, head-foot: its cortex runs round it at the gaps too)
+        from_gap_mm = VERTEBRA_PITCH_MM * np.where(phase < ARCH_FRACTION, np.minimum(phase, ARCH_FRACTION - phase),
+                                                   -1.0)
+        # (a bone's cortex is ``BONE_CORTEX_MM`` of its edge, dark round its marrow)
+        from_arch_mm = 0.5 * ARCH_MM - np.abs(dc - CANAL_RADIUS_MM - 0.5 * ARCH_MM)  # > 0 inside the arch
+        tip_mm = CANAL_RADIUS_MM + SPINOUS_LENGTH_MM
+        from_spinous_mm = np.where(behind_mm > CANAL_RADIUS_MM,
+                                   np.minimum(SPINOUS_HALF_WIDTH_MM * (1.0 - 0.5 * behind_mm / tip_mm) - np.abs(x),
+                                              tip_mm - behind_mm), -1.0)
+        # (the arch meets the vertebral body's cortex, and leaves the body as it is)
+        inside = np.where(dv > radius + 1.5, np.minimum(np.maximum(from_arch_mm, from_spinous_mm), from_gap_mm), -1.0)
+        out[inside >= 0.0] = RIB
+        out[inside >= BONE_CORTEX_MM] = RIB_MARROW
+        out[dc <= CANAL_RADIUS_MM] = CSF
 
     def front_wall_y_mm(self, x: np.ndarray, z: np.ndarray, step_mm: float = 1.0) -> np.ndarray:
         """Where the anterior chest wall begins (its inner surface, LPS y in mm) at each ``(x, z)``.
@@ -374,12 +431,15 @@ class Chest:
 
         Each is a mound of fat up to ``breast_mm`` high over an elliptical footprint, flattening out
         towards its edge (no step where it meets the chest); its central part holds glandular tissue
-        (soft tissue) with irregular margins.
+        (soft tissue) in irregular lobes broken up by fat, thinning out towards the edge (no solid block).
         """
         front = (y < 0) & (outside_mm > 0)
         rx, rz = BREAST_RADII_MM
         bz = self.heart_centre_lps[2] - BREAST_BELOW_HEART_MM
         lobules = np.sin(x / 7.0 + z / 11.0) + np.sin(y / 5.0 - x / 13.0) + np.sin(z / 6.0 + y / 9.0)
+        if self.shape is not None:
+            # and finer lobes of the body's own, no lattice
+            lobules = lobules + np.where(front, self.shape.gland(np.stack([x, y, z], axis=-1)), 0.0)
         for side in (-1.0, 1.0):
             q = ((x - side * BREAST_X * self.half_width_mm) / rx) ** 2 + ((z - bz) / rz) ** 2
             height = self.breast_mm * np.clip(1.0 - q, 0.0, None) ** 1.5

@@ -96,7 +96,7 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 13
+GENERATOR_VERSION = 14
 # v13: each body its own shape (v12: every trunk the model's oval with a few low harmonics): smooth random 3-D
 # fields bend the trunk and dent it away from the heart (none round it, so that the diaphragm's bed under the
 # heart stays), make the fat layer and the chest-wall muscle thicker and thinner from place to place, head-foot
@@ -269,15 +269,17 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     atria_rng = np.random.default_rng(seed + [ATRIA_STREAM])
     heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng))
     pose = render.Pose.random(rng)
-    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
+    centre_hrt = np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]])
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
-                  heart_centre_lps=tuple(map(float, centre)),
+                  heart_centre_lps=tuple(map(float, pose.to_lps(centre_hrt))),
                   **Chest.irregularity(look),
-                  breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look),
-                  shape=BodyShape.random(np.random.default_rng(seed + [BODY_STREAM]), centre))
-    # the heart lies against the front of the chest and on the diaphragm
-    pose, chest = seat_heart(heart, pose, chest)
+                  breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look))
+    # the heart lies against the front of the chest and on the diaphragm: seated first in the smooth model's
+    # body, whose own shape (still round the heart where it now lies) is then drawn, and seated again in it
+    seated, _ = seat_heart(heart, pose, chest)
+    shape = BodyShape.random(np.random.default_rng(seed + [BODY_STREAM]), seated.to_lps(centre_hrt))
+    pose, chest = seat_heart(heart, seated, dataclasses.replace(chest, shape=shape))
     spacing = prot.draw_pixel_spacing(rng)
     views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
              + render.lax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm))
