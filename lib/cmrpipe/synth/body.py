@@ -378,7 +378,8 @@ class Chest:
         Each vertebral body is marrow in a dark cortex, waisted between its end plates; the discs between
         them bulge a little and are thickest in the middle (the end plates are concave, each a thin dark
         line). Behind the body the neural arch rings the spinal canal, and the spinous process runs back
-        and down from it, each level's apart from the next (the gaps are the intervertebral foramina).
+        and down from it, each level's apart from the next (the intervertebral foramina beside the canal,
+        the spaces between the laminae behind it).
         """
         dv = np.hypot(x, y - spine_y)
         level = z / VERTEBRA_PITCH_MM
