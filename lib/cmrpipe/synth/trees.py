@@ -194,8 +194,17 @@ class VesselTree:
         return self.radius_at(points_lps) > 0
 
     def radius_at(self, points_lps: np.ndarray) -> np.ndarray:
-        """The radius (mm) of the widest vessel holding each point of ``points_lps`` (as for
-        :meth:`contains`), 0 where none does: a float array of shape (...)."""
+        """The radius (mm) of the widest vessel holding each point, 0 where none does (as :meth:`contains`).
+
+        Parameters
+        ----------
+        points_lps : (..., 3) float array
+            Patient coordinates, mm.
+
+        Returns
+        -------
+        (...) float array
+        """
         q = np.asarray(points_lps, float)
         flat = q.reshape(-1, 3)
         out = np.zeros(len(flat))
