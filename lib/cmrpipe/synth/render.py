@@ -420,8 +420,6 @@ BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.
                 body.CARTILAGE: 0.06, body.LUNG: 0.15}
 LUNG_DEPENDENT_GAIN = 0.4  # the lung's signal is this much higher at the back (and lower at the front)
 TREE_BLUR_MM = 1.0         # how far (SD) the vessel trees' signal is smeared by their motion
-TREE_FAINTEST_RADIUS_MM, TREE_FULL_SIGNAL_RADIUS_MM = 0.5, 3.0  # a vessel's signal rises from none to full
-                                                                  # between these radii
 FAT_SEPTA_DEPTH = 0.25     # how dark the thin fibrous septa in fat are
 
 
@@ -508,10 +506,7 @@ def _vessel_tree_signal(tree: VesselTree, labels: np.ndarray, points_lps: np.nda
                         spacing_mm: np.ndarray) -> np.ndarray:
     """A vessel tree's signal above that of the tissue it runs through (rows, cols), the mean over each
     pixel's sub-samples smeared by :data:`TREE_BLUR_MM`: the vessels pulse and move with the heart and
-    the breath. A thin vessel is fainter than partial volume alone makes it (full signal from
-    :data:`TREE_FULL_SIGNAL_RADIUS_MM`, none at :data:`TREE_FAINTEST_RADIUS_MM`): its pulsation and the
-    lung's motion over the acquisition smear it over more than its width, so that the small vessels fade
-    out towards the dark periphery of the lung, as in real cine images.
+    the breath.
 
     Parameters
     ----------
@@ -521,10 +516,8 @@ def _vessel_tree_signal(tree: VesselTree, labels: np.ndarray, points_lps: np.nda
     table : dict
         The protocol's body signals; the tree's territory names the vessels' own.
     """
-    radius = tree.radius_in(labels, points_lps)
-    weight = np.clip((radius - TREE_FAINTEST_RADIUS_MM) / (TREE_FULL_SIGNAL_RADIUS_MM - TREE_FAINTEST_RADIUS_MM),
-                     0.0, 1.0)
-    excess = np.where(radius > 0, weight * (np.float32(table[tree.territory.signal]) - _lookup(table, labels)), 0.0)
+    vessel = tree.mask(labels, points_lps)
+    excess = np.where(vessel, np.float32(table[tree.territory.signal]) - _lookup(table, labels), 0.0)
     return gaussian_filter(excess.mean(axis=-1).astype(np.float32), TREE_BLUR_MM / spacing_mm)
 
 

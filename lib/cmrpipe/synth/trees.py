@@ -191,23 +191,9 @@ class VesselTree:
         -------
         (...) bool array
         """
-        return self.radius_at(points_lps) > 0
-
-    def radius_at(self, points_lps: np.ndarray) -> np.ndarray:
-        """The radius (mm) of the widest vessel holding each point, 0 where none does (as :meth:`contains`).
-
-        Parameters
-        ----------
-        points_lps : (..., 3) float array
-            Patient coordinates, mm.
-
-        Returns
-        -------
-        (...) float array
-        """
         q = np.asarray(points_lps, float)
         flat = q.reshape(-1, 3)
-        out = np.zeros(len(flat))
+        out = np.zeros(len(flat), bool)
         if not len(self.radii_mm) or not len(flat):
             return out.reshape(q.shape[:-1])
         query = cKDTree(flat)
@@ -218,8 +204,7 @@ class VesselTree:
             ab = self.ends_lps[seg] - a
             t = np.clip(np.sum((flat[point] - a) * ab, axis=1) / np.maximum(np.sum(ab * ab, axis=1), 1e-12), 0.0, 1.0)
             dist = np.linalg.norm(flat[point] - a - t[:, None] * ab, axis=1)
-            held = dist <= self.radii_mm[seg]
-            np.maximum.at(out, point[held], self.radii_mm[seg[held]])
+            out[point[dist <= self.radii_mm[seg]]] = True
         return out.reshape(q.shape[:-1])
 
     def mask(self, labels: np.ndarray, points_lps: np.ndarray) -> np.ndarray:
@@ -235,15 +220,10 @@ class VesselTree:
         -------
         (...) bool array
         """
-        return self.radius_in(labels, points_lps) > 0
-
-    def radius_in(self, labels: np.ndarray, points_lps: np.ndarray) -> np.ndarray:
-        """The vessels' radius (mm, :meth:`radius_at`) where they run through the tissues of their
-        territory, 0 elsewhere; ``labels`` and ``points_lps`` as for :meth:`mask`."""
-        out = np.zeros(np.shape(labels))
+        out = np.zeros(np.shape(labels), bool)
         where = np.isin(labels, self.territory.tissues)
         if where.any():
-            out[where] = self.radius_at(np.asarray(points_lps)[where])
+            out[where] = self.contains(np.asarray(points_lps)[where])
         return out
 
 
