@@ -101,7 +101,7 @@ GENERATOR_VERSION = 14
 # 40 mm away); a curved spine of waisted vertebral bodies, domed discs with dark end plates and each level's
 # neural arch and spinous process (v13: a straight column of cylinders and slabs); the stomach's gas a rounded
 # bubble clear of the liver (v13: cut along the liver's edge); the breasts' glandular tissue in lobes of each
-# body's own (v13: a solid core); sharper tips of the RV crescent; thin lung and liver vessels fainter
+# body's own (v13: a solid core); sharper tips of the RV crescent
 # v13: each body its own shape (v12: every trunk the model's oval with a few low harmonics): smooth random 3-D
 # fields bend the trunk and dent it away from the heart (none round it, so that the diaphragm's bed under the
 # heart stays), make the fat layer and the chest-wall muscle thicker and thinner from place to place, head-foot
