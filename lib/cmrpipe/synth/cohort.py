@@ -274,16 +274,16 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     atria_rng = np.random.default_rng(seed + [ATRIA_STREAM])
     heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng))
     pose = render.Pose.random(rng)
-    centre_hrt = np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]])
+    centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
-                  heart_centre_lps=tuple(map(float, pose.to_lps(centre_hrt))),
+                  heart_centre_lps=tuple(map(float, centre)),
                   **Chest.irregularity(look),
                   breast_mm=Chest.breast_height_mm(info["sex"], subjects.body_mass_index(info), look))
     # the heart lies against the front of the chest and on the diaphragm: seated first in the smooth model's
     # body, whose own shape (still round the heart where it now lies) is then drawn, and seated again in it
-    seated, _ = seat_heart(heart, pose, chest)
-    shape = BodyShape.random(np.random.default_rng(seed + [BODY_STREAM]), seated.to_lps(centre_hrt))
+    seated, smooth = seat_heart(heart, pose, chest)
+    shape = BodyShape.random(np.random.default_rng(seed + [BODY_STREAM]), smooth.heart_centre_lps)
     pose, chest = seat_heart(heart, seated, dataclasses.replace(chest, shape=shape))
     spacing = prot.draw_pixel_spacing(rng)
     views = (render.sax_planes(heart, pose, prot, spacing, rng, config.shift_sd_mm)
