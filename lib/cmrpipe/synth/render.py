@@ -288,14 +288,17 @@ def render_view(view: View, heart: HeartShape, chest: Chest, pose: Pose, protoco
     rr, cc = np.meshgrid(np.arange(rows, dtype=float), np.arange(cols, dtype=float), indexing="ij")
     offsets = _subsample_offsets(n_in_plane, n_through)
     normal = plane.normal
-    # sub-sample points in LPS, shape (rows, cols, n_sub, 3); the anatomy moves by the shift
-    centres = rr[..., None] * affine[:3, 0] + cc[..., None] * affine[:3, 1] + affine[:3, 3]
-    sub = (offsets[:, 0, None] * affine[:3, 0] + offsets[:, 1, None] * affine[:3, 1]
-           + offsets[:, 2, None] * plane.thickness_mm * normal)
-    points = (centres[:, :, None, :] + sub[None, None] - view.shift_lps).astype(np.float32)
     spacing = np.asarray(plane.pixel_spacing_mm, float)
     fields = _tissue_fields(look_rng, (rows, cols), spacing)
     view_gain = float(np.clip(1.0 + look_rng.normal(0.0, protocol.view_gain_sd), 0.8, 1.2))
+    # sub-sample points in LPS, shape (rows, cols, n_sub, 3); the anatomy moves by the shift. Through the slice
+    # each pixel's sub-samples lie at random within their strata, so that a surface crossing the slice
+    # obliquely is smeared over its path (as by the slice profile), not imaged as n_through sharp copies
+    centres = rr[..., None] * affine[:3, 0] + cc[..., None] * affine[:3, 1] + affine[:3, 3]
+    through = offsets[:, 2] + look_rng.uniform(-0.5, 0.5, (rows, cols, len(offsets))) / n_through
+    sub = offsets[:, 0, None] * affine[:3, 0] + offsets[:, 1, None] * affine[:3, 1]
+    points = (centres[:, :, None, :] + sub[None, None] + (through * plane.thickness_mm)[..., None] * normal
+              - view.shift_lps).astype(np.float32)
     body_labels = chest.labels(points)
     body_signal = _textured_body(protocol.body_intensity, body_labels, fields)
     # supine, the dependent (posterior) lung holds more blood and water than the front: brighter
