@@ -685,6 +685,37 @@ def test_the_rv_has_coarse_trabeculae_and_a_moderator_band_crossing_its_cavity()
     assert not strands[away].any()
 
 
+def test_lv_trabeculae_are_ridges_bumps_and_free_cords_that_crowd_the_cavity_in_systole():
+    from scipy import ndimage
+
+    config = config_for("smoke", seed=3, n_subjects=3, **TINY)
+    grid = np.arange(-45.0, 45.0, 0.25)
+    uu, vv = np.meshgrid(grid, grid, indexing="ij")
+    free = 0
+    for index in range(3):
+        s = make_subject(config, "ukb", index)
+        heart, trabeculae = s["heart"], s["trabeculae"]
+        share = {}
+        for phase in (0.0, 1.0):
+            g = heart.surfaces(phase)
+            share[phase] = []
+            for xi in (0.5, 0.7):
+                p = np.stack([uu, vv, np.full_like(uu, g["base_w_mm"] - xi * g["c_endo_mm"])], -1)
+                lab = heart.labels(p, phase)
+                cavity = lab == anatomy.LV_CAVITY
+                strands = np.zeros_like(cavity)
+                strands[cavity] = trabeculae.mask(heart, p[cavity], phase)
+                share[phase].append(strands.sum() / cavity.sum())
+                # pieces of muscle standing free in the cavity: cords off the wall and the papillary muscles
+                pieces, n = ndimage.label(strands)
+                wall = ndimage.binary_dilation(lab == anatomy.LV_MYO, iterations=2)
+                free += n - len(np.unique(pieces[wall & (pieces > 0)]))
+        # at ES the thickened cords take a larger share of the smaller cavity
+        assert np.mean(share[1.0]) > 1.5 * np.mean(share[0.0])
+        assert 0.02 < np.mean(share[0.0]) and np.mean(share[1.0]) < 0.35
+    assert free >= 3
+
+
 @pytest.mark.parametrize("protocol_name", ["mesa", "ukb"])
 def test_planes_are_displayed_as_a_scanner_shows_them(protocol_name):
     from cmrpipe.synth import render
@@ -787,7 +818,11 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     angle = np.degrees(np.arctan2(vv[rv], uu[rv]))
     # a crescent on the septal side, between the insertion points (not a balloon round the LV)
     assert np.abs(angle).max() < np.degrees(anatomy.RV_HALF_ANGLE) + 3.0
-    assert np.abs(vv[rv]).max() < 1.4 * a_epi
+    assert np.abs(vv[rv]).max() < 1.9 * a_epi
+    # a half-moon, far longer along the septum than it is deep on u (v14's crescent, 2.5 times: a second circle)
+    epi_on_u = uu[(mid == anatomy.LV_MYO) & (np.abs(vv) < 0.5)].max()
+    depth_on_u = uu[rv & (np.abs(vv) < 0.5)].max() - epi_on_u
+    assert vv[rv].max() - vv[rv].min() > 3.2 * depth_on_u
     # fuller in front (v > 0), tapering to its inferior insertion
     assert (rv & (vv > 0)).sum() > 1.3 * (rv & (vv < 0)).sum()
     insertions = heart.rv_insertions_hrt(0.0, base - 0.4 * c_epi)

@@ -22,8 +22,9 @@ the same at every phase (so ED and ES mass agree).
 
 The right ventricle is a crescent wrapped round the septal side of the LV epicardium:
 outside the epicardium, between the two insertion points (:data:`RV_HALF_ANGLE` either side
-of ``u``), it reaches out by a thickness that is greatest on ``u`` and falls to nothing at
-the insertion points (where the RV insertion points lie), and that is greatest just under the
+of ``u``), it reaches out by a thickness that falls to nothing at
+the insertion points (where the RV insertion points lie), its free wall an elliptical arc longer
+along the septum than it is deep (:func:`rv_profile`), and that is greatest just under the
 tricuspid annulus and narrows to the RV apex (the triangle of a four-chamber view). The
 tricuspid annulus lies :data:`TRICUSPID_OFFSET_MM` apical of the mitral annulus (the base),
 and the RV apex short of the LV apex (:data:`RV_LENGTH`); its free wall moves towards the
@@ -68,11 +69,11 @@ PAPILLARY_MAX_SHARE = 0.35  # a papillary muscle's radius is at most this share 
 PAPILLARY_ELONGATION = 1.1  # a papillary muscle's section: this times longer towards the wall than across it
 PAPILLARY_LUMPS = 0.12      # relative amplitude of the irregularity of its outline
 RV_LENGTH = 0.88  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
-RV_THICKNESS = 1.0  # the RV's greatest reach outside the LV epicardium (at the annulus, on u), in LV epicardial radii
+RV_THICKNESS = 0.9  # the RV's reach outside the LV epicardium on u (at the annulus, before RV_SKEW), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
 RV_FULLNESS = 1.2  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
-RV_ROUNDNESS = 0.75  # exponent of the crescent's profile between the insertion points (smaller: blunter, 1: a
-                     # wedge; the crescent's tips are sharp, as where a real RV's free wall meets the septum)
+RV_SPAN = 1.55  # the free wall is an elliptical arc through the insertion points whose semi-axis across u (along
+               # the septum) is this many LV epicardial radii: a half-moon longer than it is deep, not a second circle
 RV_SKEW = 0.45  # the crescent is this much fuller towards the front (v) and thinner towards the back
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
@@ -250,7 +251,7 @@ class HeartShape:
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
         bumps = 1.0 + ATRIAL_BUMP_MAX  # the atria's bumps reach at most this much beyond their ellipsoids
-        reach = max(g["a_epi_mm"] * 1.4 + rv["thickness"] + RV_WALL_MM,
+        reach = max(g["a_epi_mm"] * 1.4 + rv["reach_max"] + RV_WALL_MM,
                     *(abs(c[0]) + bumps * ax[0] for c, ax in atria.values()),
                     *(bumps * ax[1] for _, ax in atria.values())) + 6.0
         top = max(c[2] + bumps * ax[2] for c, ax in atria.values())
@@ -440,14 +441,18 @@ class HeartShape:
         return out
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
-        """The RV crescent at a phase: its greatest thickness outside the LV epicardium, its angular
-        half-width about ``u`` (the insertion points lie at +-half_angle), its top (the tricuspid
+        """The RV crescent at a phase: its thickness outside the LV epicardium on ``u`` (and, ``reach_max``,
+        a little more than its greatest anywhere, under the annulus), its angular half-width about ``u`` (the insertion points lie at +-half_angle), its top (the tricuspid
         annulus, :data:`TRICUSPID_OFFSET_MM` apical of the base) and its length from there to its apex.
         The free wall moves towards the septum in systole and the RV shortens less than the LV."""
         top = g["base_w_mm"] - TRICUSPID_OFFSET_MM
-        return {"thickness": RV_THICKNESS * g["a_epi_mm"] * self.rv_scale * (1 - RV_RADIAL_SHORTENING * s),
-                "half_angle": RV_HALF_ANGLE * (1 - 0.08 * s), "radius": g["a_epi_mm"], "top": top,
-                "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
+        thickness = RV_THICKNESS * g["a_epi_mm"] * self.rv_scale * (1 - RV_RADIAL_SHORTENING * s)
+        half_angle = RV_HALF_ANGLE * (1 - 0.08 * s)
+        theta = np.radians(np.arange(-90.0, 90.0, 0.25))
+        widest = float((rv_profile(np.cos(theta), np.sin(theta), half_angle, RV_THICKNESS, RV_SPAN)
+                        * (1.0 + RV_SKEW * np.sin(theta))).max())
+        return {"thickness": thickness, "reach_max": 1.02 * widest * thickness, "half_angle": half_angle,
+                "radius": g["a_epi_mm"], "top": top, "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
 
     @staticmethod
     def _rv_reach(rv: dict, cos_t: np.ndarray, sin_t: np.ndarray, w: np.ndarray, grow_mm: float = 0.0) -> np.ndarray:
@@ -456,15 +461,16 @@ class HeartShape:
 
         The reach is ``thickness * (1 - z) * (1 + RV_FULLNESS z) * profile(theta)``, ``z`` the fraction of the
         way from the tricuspid annulus to the RV apex (broad at the annulus, narrowing to a point:
-        the triangle of the four-chamber view) and ``profile`` a crescent, 1 on ``u`` and 0 at the
-        insertion points, fuller towards the front (``v``: the RV lies in front of the LV and tapers
-        to its inferior insertion) by :data:`RV_SKEW`.
+        the triangle of the four-chamber view), ``profile`` 1 on ``u`` and 0 at the insertion points,
+        fuller towards the front (``v``: the RV lies in front of the LV and tapers to its inferior
+        insertion) by :data:`RV_SKEW`. On a circle of the LV epicardium's radius ``profile`` is the
+        crescent cut off by an ellipse through the insertion points, reaching ``1 + RV_THICKNESS`` radii
+        out on ``u``, with semi-axis :data:`RV_SPAN` radii across it (:func:`rv_profile`).
         """
         z = (rv["top"] - w) / (rv["length"] + grow_mm)
         zc = np.clip(z, 0.0, 1.0)
         along = np.where((z >= -grow_mm / rv["length"]) & (z < 1.0), (1.0 - zc) * (1.0 + RV_FULLNESS * zc), 0.0)
-        cos_edge = np.cos(rv["half_angle"] + grow_mm / rv["radius"])
-        around = (np.clip((cos_t - cos_edge) / (1.0 - cos_edge), 0.0, None) ** RV_ROUNDNESS
+        around = (rv_profile(cos_t, sin_t, rv["half_angle"] + grow_mm / rv["radius"], RV_THICKNESS, RV_SPAN)
                   * (1.0 + RV_SKEW * sin_t))
         shape = along * around
         return np.where(shape > 0, rv["thickness"] * shape + grow_mm, 0.0)
@@ -553,6 +559,33 @@ def polar(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     rho = np.hypot(u, v)
     safe = np.where(rho > 0, rho, 1.0)
     return rho, np.where(rho > 0, u / safe, 1.0), v / safe
+
+
+def rv_profile(cos_t: np.ndarray, sin_t: np.ndarray, half_angle: float, depth: float, span: float) -> np.ndarray:
+    """The RV crescent's reach outside a unit circle (the LV epicardium) in the direction ``(cos_t, sin_t)``,
+    as a fraction of its reach on ``u``: 1 there, more either side (the crescent is longer than it
+    is deep), 0 at the insertion points (``+-half_angle``) and beyond.
+
+    The free wall is an ellipse centred on ``u``, through the insertion points and the point
+    ``1 + depth`` out on ``u``, with semi-axis ``span`` across ``u``; the reach is where a ray from
+    the centre meets it, less 1.
+
+    Examples
+    --------
+    >>> theta = np.radians([0.0, 30.0, 65.0, 90.0])
+    >>> np.round(rv_profile(np.cos(theta), np.sin(theta), np.radians(65.0), 0.9, 1.55), 3)
+    array([1.   , 1.086, 0.   , 0.   ])
+    """
+    cos_edge, sin_edge = np.cos(half_angle), np.sin(half_angle)
+    k = np.sqrt(1.0 - (sin_edge / span) ** 2)
+    centre = (cos_edge + k * (1.0 + depth)) / (1.0 + k)  # ((cos_edge - centre) / a)**2 = k**2, a = 1 + depth - centre
+    a = 1.0 + depth - centre
+    # rho**2 (cos**2 / a**2 + sin**2 / span**2) - 2 rho centre cos / a**2 + centre**2 / a**2 - 1 = 0, larger root
+    qa = (cos_t / a) ** 2 + (sin_t / span) ** 2
+    qb = -2.0 * centre * cos_t / a**2
+    qc = (centre / a) ** 2 - 1.0
+    rho = (-qb + np.sqrt(np.clip(qb * qb - 4.0 * qa * qc, 0.0, None))) / (2.0 * qa)
+    return np.where(cos_t > cos_edge, np.clip((rho - 1.0) / depth, 0.0, None), 0.0)
 
 
 def random_atrial_bumps(rng: np.random.Generator) -> tuple:

@@ -96,7 +96,12 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 14
+GENERATOR_VERSION = 15
+# v15: the RV's free wall an elliptical arc longer along the septum than deep, so that the RV is a half-moon on
+# the LV in short axis (v14: a crescent about as deep as it was long, read as a second round chamber); the LV's
+# trabecular cords, some free of the wall, thickening in systole (v14: fine ridges only, too thin to see); each
+# pixel's sub-samples through the slice at random within their strata (v14: at n_through fixed depths, which
+# imaged a surface crossing the slice obliquely as that many sharp copies)
 # v14: the body's own shape is still round the heart where it is seated (v13: where it was first drawn, up to
 # 40 mm away); a curved spine of waisted vertebral bodies, domed discs with dark end plates and each level's
 # neural arch and spinous process (v13: a straight column of cylinders and slabs); the stomach's gas a rounded

@@ -29,12 +29,18 @@ NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
 AORTIC_ROOT = (0.15, 0.35)  # the aortic root's centre, (u, v) in LV epicardial radii
 BASE_FOLLOW = 0.8          # the roots of the great vessels follow this fraction of the base descent
+CORD_RADIUS_MM = (0.9, 2.4)   # the range of the LV's trabecular cords' radii, at ED
+CORD_THICKENING = 0.5         # ... which grow by this fraction by ES (they crowd together: an irregular border)
+CORD_DENSITY = (0.3, 0.7)     # the share of the strands' places round the wall that hold a cord, at the base and apex
+CORD_GROUPING = 0.8           # the cords' density varies round the wall by this fraction (they come in groups)
+CORD_ASIDE = 0.7              # a cord lies up to half this many places' spacing either side of its place's middle
 
 
 @dataclass(frozen=True)
 class Trabeculae:
-    """Fine muscular strands along the LV endocardium, denser towards the apex and the free wall
-    (:meth:`mask`), and the RV's coarser ones with its moderator band (:meth:`rv_mask`).
+    """Muscular strands along the LV endocardium, denser towards the apex and the free wall (:meth:`mask`):
+    fine ridges on the wall and coarser cords along it, some lying on it and some free of it, which
+    thicken in systole; and the RV's coarser ones with its moderator band (:meth:`rv_mask`).
 
     Parameters
     ----------
@@ -87,7 +93,24 @@ class Trabeculae:
         pattern = (np.cos(angle + self.phase_rad) + 0.5 * np.cos(0.5 * angle + 3.0 * xi)
                    + 0.6 * np.cos(3.0 * theta + 7.0 * xi + self.wave_phase_rad)
                    + 0.6 * np.cos(1.618 * angle - 4.0 * xi + self.phase_rad))
-        return (depth < reach) & (pattern > 0.4 + 0.9 * depth / np.maximum(reach, 1e-6))
+        ridges = (depth < reach) & (pattern > 0.4 + 0.9 * depth / np.maximum(reach, 1e-6))
+        # coarser cords along the wall (they wander round it with the ridges as they run down), each of its own
+        # thickness and distance from the wall: some lie on it (a bump in section), some stand free of it (a
+        # dark dot in the cavity, tied to the wall by strands too fine to see)
+        # each cord lies off the middle of its place round the wall and may overlap its neighbours' places
+        slot = (angle + self.phase_rad) / (2.0 * np.pi)
+        # in groups round the wall (a slow wave that turns with depth), so that they never line up like teeth
+        groups = 1.0 + CORD_GROUPING * np.cos(2.0 * theta + 4.0 * xi + self.wave_phase_rad)
+        density = (CORD_DENSITY[0] + (CORD_DENSITY[1] - CORD_DENSITY[0]) * xi) * (1.0 - 0.6 * septal) * groups
+        cords = np.zeros(len(p), bool)
+        for neighbour in (-1.0, 0.0, 1.0):
+            place = np.round(slot) + neighbour
+            size, off, present, aside = (_scatter(np.mod(place, self.n_strands), k, self.phase_rad) for k in range(4))
+            arc_mm = (slot - place - CORD_ASIDE * (aside - 0.5)) * 2.0 * np.pi / self.n_strands * r_endo
+            radius = ((CORD_RADIUS_MM[0] + (CORD_RADIUS_MM[1] - CORD_RADIUS_MM[0]) * size)
+                      * (1.0 + CORD_THICKENING * s))
+            cords |= (present < density) & (arc_mm**2 + (depth - off * (reach + radius)) ** 2 < radius**2)
+        return ridges | cords
 
     def rv_mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
         """Whether each point (inside the RV cavity) is in an RV trabecula or the moderator band at ``s``.
@@ -130,6 +153,29 @@ class Trabeculae:
         across = rho * np.sin(theta - band_theta)
         band = np.hypot(w - band_w, across) < MODERATOR_BAND_RADIUS_MM
         return strands | band
+
+
+def _scatter(place: np.ndarray, k: int, seed: float) -> np.ndarray:
+    """The ``k``-th of a strand's random numbers in [0, 1), for each strand's ``place`` (an integer round the
+    wall), fixed by ``seed``: the SplitMix64 finaliser of the place, ``k`` and the seed (integer arithmetic,
+    the same on any machine; neighbours are unrelated).
+
+    Examples
+    --------
+    >>> a = _scatter(np.arange(1000.0), 0, 1.0)
+    >>> bool(0.45 < a.mean() < 0.55), bool(abs(np.corrcoef(a[:-1], a[1:])[0, 1]) < 0.1)
+    (True, True)
+    >>> bool((_scatter(np.arange(4.0), 0, 1.0) == _scatter(np.arange(4.0), 0, 1.0)).all())
+    True
+    """
+    offset = (k * 0x9E3779B97F4A7C15 + int(seed * 1e9)) % 2**64  # Python integers: no overflow
+    x = np.asarray(place).astype(np.int64).astype(np.uint64) * np.uint64(0x100000001B3) + np.uint64(offset)
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 RV_TRABECULA_MM = 4.0          # how far the RV trabeculae reach from the free wall at mid-cavity, at ED
