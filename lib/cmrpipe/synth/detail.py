@@ -85,6 +85,10 @@ class Trabeculae:
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
         reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.3 * s)
+        # ridges and cords lie within this depth of the wall: only the points there need their pattern
+        out = np.zeros(len(p), bool)
+        k = np.flatnonzero(depth < reach + 2.0 * CORD_RADIUS_MM[1] * (1.0 + CORD_THICKENING * s))
+        cos_t, sin_t, xi, r_endo, depth, septal, reach = (a[k] for a in (cos_t, sin_t, xi, r_endo, depth, septal, reach))
         theta = np.arctan2(sin_t, cos_t)
         angle = self.n_strands * theta + self.twist_rad * self.n_strands * np.sin(2.6 * np.pi * xi
                                                                                     + self.wave_phase_rad)
@@ -102,15 +106,17 @@ class Trabeculae:
         # in groups round the wall (a slow wave that turns with depth), so that they never line up like teeth
         groups = 1.0 + CORD_GROUPING * np.cos(2.0 * theta + 4.0 * xi + self.wave_phase_rad)
         density = (CORD_DENSITY[0] + (CORD_DENSITY[1] - CORD_DENSITY[0]) * xi) * (1.0 - 0.6 * septal) * groups
-        cords = np.zeros(len(p), bool)
+        cords = np.zeros(len(k), bool)
+        drawn = np.array([_scatter(np.arange(float(self.n_strands)), j, self.phase_rad) for j in range(4)])
         for neighbour in (-1.0, 0.0, 1.0):
             place = np.round(slot) + neighbour
-            size, off, present, aside = (_scatter(np.mod(place, self.n_strands), k, self.phase_rad) for k in range(4))
+            size, off, present, aside = drawn[:, np.mod(place, self.n_strands).astype(np.int64)]
             arc_mm = (slot - place - CORD_ASIDE * (aside - 0.5)) * 2.0 * np.pi / self.n_strands * r_endo
             radius = ((CORD_RADIUS_MM[0] + (CORD_RADIUS_MM[1] - CORD_RADIUS_MM[0]) * size)
                       * (1.0 + CORD_THICKENING * s))
             cords |= (present < density) & (arc_mm**2 + (depth - off * (reach + radius)) ** 2 < radius**2)
-        return ridges | cords
+        out[k] = ridges | cords
+        return out
 
     def rv_mask(self, heart: HeartShape, points_hrt: np.ndarray, s: float) -> np.ndarray:
         """Whether each point (inside the RV cavity) is in an RV trabecula or the moderator band at ``s``.
