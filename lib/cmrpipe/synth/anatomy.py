@@ -69,7 +69,7 @@ PAPILLARY_MAX_SHARE = 0.35  # a papillary muscle's radius is at most this share 
 PAPILLARY_ELONGATION = 1.1  # a papillary muscle's section: this times longer towards the wall than across it
 PAPILLARY_LUMPS = 0.12      # relative amplitude of the irregularity of its outline
 RV_LENGTH = 0.88  # the RV apex lies this fraction of the LV's epicardial long axis below the base (short of its apex)
-RV_THICKNESS = 0.9  # the RV's reach outside the LV epicardium on u (at the annulus, before RV_SKEW), in LV epicardial radii
+RV_THICKNESS = 0.9  # the RV's reach outside the LV epicardium on u (at the annulus), in LV epicardial radii
 RV_HALF_ANGLE = np.radians(65.0)  # the RV insertion points lie this far either side of u, about the LV axis
 RV_FULLNESS = 1.2  # the crescent's reach falls from the tricuspid annulus to the RV apex as (1 - z) (1 + RV_FULLNESS z)
 RV_SPAN = 1.55  # the free wall is an elliptical arc through the insertion points whose semi-axis across u (along
@@ -442,8 +442,9 @@ class HeartShape:
 
     def _rv(self, g: dict, s: float) -> dict[str, float]:
         """The RV crescent at a phase: its thickness outside the LV epicardium on ``u`` (and, ``reach_max``,
-        a little more than its greatest anywhere, under the annulus), its angular half-width about ``u`` (the insertion points lie at +-half_angle), its top (the tricuspid
-        annulus, :data:`TRICUSPID_OFFSET_MM` apical of the base) and its length from there to its apex.
+        a little more than its greatest reach anywhere), its angular half-width about ``u`` (the insertion
+        points lie at +-half_angle), its top (the tricuspid annulus, :data:`TRICUSPID_OFFSET_MM` apical of
+        the base) and its length from there to its apex.
         The free wall moves towards the septum in systole and the RV shortens less than the LV."""
         top = g["base_w_mm"] - TRICUSPID_OFFSET_MM
         thickness = RV_THICKNESS * g["a_epi_mm"] * self.rv_scale * (1 - RV_RADIAL_SHORTENING * s)
@@ -452,7 +453,8 @@ class HeartShape:
         widest = float((rv_profile(np.cos(theta), np.sin(theta), half_angle, RV_THICKNESS, RV_SPAN)
                         * (1.0 + RV_SKEW * np.sin(theta))).max())
         return {"thickness": thickness, "reach_max": 1.02 * widest * thickness, "half_angle": half_angle,
-                "radius": g["a_epi_mm"], "top": top, "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
+                "radius": g["a_epi_mm"], "top": top,
+                "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
 
     @staticmethod
     def _rv_reach(rv: dict, cos_t: np.ndarray, sin_t: np.ndarray, w: np.ndarray, grow_mm: float = 0.0) -> np.ndarray:

@@ -88,7 +88,8 @@ class Trabeculae:
         # ridges and cords lie within this depth of the wall: only the points there need their pattern
         out = np.zeros(len(p), bool)
         k = np.flatnonzero(depth < reach + 2.0 * CORD_RADIUS_MM[1] * (1.0 + CORD_THICKENING * s))
-        cos_t, sin_t, xi, r_endo, depth, septal, reach = (a[k] for a in (cos_t, sin_t, xi, r_endo, depth, septal, reach))
+        cos_t, sin_t, xi, r_endo, depth, septal, reach = (a[k] for a in (cos_t, sin_t, xi, r_endo, depth, septal,
+                                                                           reach))
         theta = np.arctan2(sin_t, cos_t)
         angle = self.n_strands * theta + self.twist_rad * self.n_strands * np.sin(2.6 * np.pi * xi
                                                                                     + self.wave_phase_rad)
