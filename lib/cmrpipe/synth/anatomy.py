@@ -569,8 +569,8 @@ def rv_profile(cos_t: np.ndarray, sin_t: np.ndarray, half_angle: float, depth: f
     is deep), 0 at the insertion points (``+-half_angle``) and beyond.
 
     The free wall is an ellipse centred on ``u``, through the insertion points and the point
-    ``1 + depth`` out on ``u``, with semi-axis ``span`` across ``u``; the reach is where a ray from
-    the centre meets it, less 1.
+    ``1 + depth`` out on ``u``, with semi-axis ``span`` across ``u``; the profile is where a ray from
+    the circle's centre meets it, less 1, over ``depth``.
 
     Examples
     --------

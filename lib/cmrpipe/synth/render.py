@@ -4,7 +4,8 @@ A subject's heart sits in the chest with a pose (heart frame -> LPS). Its planes
 are a short-axis (SAX) stack perpendicular to the LV long axis from above the base
 to below the apex, and single two- and four-chamber (2CH, 4CH) long-axis planes.
 Each pixel's signal is the mean tissue signal over sub-samples spread across the
-pixel and through the slice thickness (partial volume), blood darkened where fast flow
+pixel and through the slice thickness (partial volume; through the slice at random within
+equal strata, as a continuous slice profile would smear an oblique surface), blood darkened where fast flow
 dephases it (the mitral inflow and LV outflow jets); the image is blurred by the
 reconstruction's point-spread, gets faint phase-encode ghosts of the beating heart,
 is multiplied by the receive field of the anterior and posterior surface-coil arrays
