@@ -706,7 +706,7 @@ def test_lv_trabeculae_are_ridges_bumps_and_free_cords_that_crowd_the_cavity_in_
                 strands = np.zeros_like(cavity)
                 strands[cavity] = trabeculae.mask(heart, p[cavity], phase)
                 share[phase].append(strands.sum() / cavity.sum())
-                # pieces of muscle standing free in the cavity: cords off the wall and the papillary muscles
+                # pieces standing free in the cavity: cords off the wall (the papillary muscles are labelled apart)
                 pieces, n = ndimage.label(strands)
                 wall = ndimage.binary_dilation(lab == anatomy.LV_MYO, iterations=2)
                 free += n - len(np.unique(pieces[wall & (pieces > 0)]))

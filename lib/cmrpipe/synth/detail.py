@@ -102,13 +102,13 @@ class Trabeculae:
         # coarser cords along the wall (they wander round it with the ridges as they run down), each of its own
         # thickness and distance from the wall: some lie on it (a bump in section), some stand free of it (a
         # dark dot in the cavity, tied to the wall by strands too fine to see)
-        # each cord lies off the middle of its place round the wall and may overlap its neighbours' places
         slot = (angle + self.phase_rad) / (2.0 * np.pi)
         # in groups round the wall (a slow wave that turns with depth), so that they never line up like teeth
         groups = 1.0 + CORD_GROUPING * np.cos(2.0 * theta + 4.0 * xi + self.wave_phase_rad)
         density = (CORD_DENSITY[0] + (CORD_DENSITY[1] - CORD_DENSITY[0]) * xi) * (1.0 - 0.6 * septal) * groups
         cords = np.zeros(len(k), bool)
         drawn = np.array([_scatter(np.arange(float(self.n_strands)), j, self.phase_rad) for j in range(4)])
+        # each cord lies off the middle of its place round the wall and may overlap its neighbours' places
         for neighbour in (-1.0, 0.0, 1.0):
             place = np.round(slot) + neighbour
             size, off, present, aside = drawn[:, np.mod(place, self.n_strands).astype(np.int64)]
