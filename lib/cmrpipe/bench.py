@@ -128,7 +128,23 @@ def bench_synth(n_subjects: int = 2) -> dict[str, float]:
                 size = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file())
             out[f"{preset}_{protocol}_subjects_per_s"] = n_subjects / seconds
             out[f"{preset}_{protocol}_mb_per_subject"] = size / n_subjects / 1e6
+    out.update(bench_synth_pool())
     return out
+
+
+def bench_synth_pool(n_subjects: int = 2) -> dict[str, float]:
+    """The worker pool's speed-up: one smoke cohort (``n_subjects`` per protocol) made by one process, then
+    by one worker per core, in that order (``smoke_pool_speedup``, serial time over pooled; the ideal is
+    the number of cores)."""
+    from cmrpipe.synth.cohort import config_for, generate_cohort
+
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, os.cpu_count() or 1):
+            config = config_for("smoke", seed=1, n_subjects=n_subjects, faults=False, workers=workers)
+            seconds[workers] = _timed(lambda: generate_cohort(config, Path(tmp) / f"w{workers}", progress=False))
+    serial, pooled = seconds[1], seconds[os.cpu_count() or 1]
+    return {"smoke_cohort_serial_s": serial, "smoke_cohort_pooled_s": pooled, "smoke_pool_speedup": serial / pooled}
 
 
 def _bare_read(cohort: Path) -> int:

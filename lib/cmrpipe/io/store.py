@@ -46,6 +46,7 @@ import pandas as pd
 from cmrpipe.io import dicom, labels, views
 from cmrpipe.io.errors import SubjectDataError
 from cmrpipe.io.manifest import Manifest, ManifestError, SubjectEntry, load_manifest, verify_files
+from cmrpipe.workers import single_threaded
 
 STORE_FORMAT = "cmrpipe-store/1"
 INGEST_VERSION = "2"  # change when what is stored changes: every subject is then read again
@@ -241,6 +242,7 @@ _WORKER: dict = {}  # in a worker process: the manifest and settings it was star
 
 
 def _start_worker(manifest: Manifest, store_dir: str, manual_mass_keys: frozenset, compression) -> None:
+    single_threaded()
     _WORKER.update(manifest=manifest, store_dir=store_dir, masses=manual_mass_keys, compression=compression)
 
 

@@ -50,6 +50,7 @@ from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, rende
 from cmrpipe.synth.body import BodyShape, Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
+from cmrpipe.workers import single_threaded
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
@@ -746,7 +747,7 @@ def generate_cohort(config: SynthConfig, out_dir: str | os.PathLike, progress: b
     if todo:
         bar = tqdm(total=len(todo), desc="synthetic subjects", unit="subject", disable=not progress)
         if config.workers > 1 and len(todo) > 1:
-            with get_context("spawn").Pool(min(config.workers, len(todo))) as pool:
+            with get_context("spawn").Pool(min(config.workers, len(todo)), initializer=single_threaded) as pool:
                 for _ in pool.imap_unordered(_work, todo):
                     bar.update()
         else:
