@@ -885,7 +885,9 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
     from scipy.ndimage import label as components
 
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    heart = make_subject(config, "ukb", 0)["heart"]
+    # the two muscles single and at their usual places (this heart's posteromedial has two heads, which
+    # merge at ES into one broad mound: see the next test)
+    heart = dataclasses.replace(make_subject(config, "ukb", 0)["heart"], papillaries=())
 
     def touching(mask, step=1):
         out = np.zeros_like(mask)
@@ -920,6 +922,39 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
     lab = plane(0.5)
     fat = lab == anatomy.EPI_FAT
     assert (fat & touching(lab == anatomy.RV_WALL, 4)).sum() > 20  # fat in the interventricular grooves
+
+
+def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles_have_two_heads():
+    from scipy.ndimage import label as components
+
+    drawn = [anatomy.random_papillaries(np.random.default_rng(seed)) for seed in range(200)]
+    bifid = [len(m) == 3 for m in drawn]
+    assert 0.3 < np.mean(bifid) < 0.5  # PAPILLARY_BIFID of hearts
+    single = np.array([m for m, b in zip(drawn, bifid) if not b])  # (hearts, 2 muscles, (angle, size, top))
+    offsets = single[:, :, 0] - np.array(anatomy.PAPILLARY_ANGLES)
+    assert (offsets.std(axis=0) > 0.1).all() and np.abs(offsets).max() <= 2 * anatomy.PAPILLARY_ANGLE_SD + 1e-9
+    assert (single[:, :, 1].std(axis=0) > 0.08).all() and (single[:, :, 2].std(axis=0) > 0.025).all()
+    for muscles in (m for m, b in zip(drawn, bifid) if b):
+        (al, *_), (head1, size1, _), (head2, size2, _) = muscles
+        assert np.isclose(head2 - head1, 2 * anatomy.PAPILLARY_BIFID_APART) and np.isclose(size1, size2)
+        assert np.isclose(0.5 * (head1 + head2) - anatomy.PAPILLARY_ANGLES[1], 0.0,
+                          atol=2 * anatomy.PAPILLARY_ANGLE_SD + 1e-9)
+
+    # in the labels: a heart with two heads shows three muscles in a mid-ventricular plane at ED, where
+    # the heads stand apart, each its own size
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    two_heads = dataclasses.replace(heart, papillaries=next(m for m, b in zip(drawn, bifid) if b))
+    g = np.arange(-50.0, 50.0, 0.25)
+    uu, vv = np.meshgrid(g, g, indexing="ij")
+    geometry = heart.surfaces(0.0)
+    w = geometry["base_w_mm"] - 0.45 * geometry["c_endo_mm"]
+    counts = {}
+    for name, h in (("drawn", heart), ("two heads", two_heads)):
+        lab = h.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), 0.0)
+        parts, _ = components(lab == anatomy.PAPILLARY)
+        counts[name] = int((np.bincount(parts.ravel())[1:] >= 20).sum())
+    assert counts["two heads"] == 3 and counts["drawn"] == len(heart.papillaries)
 
 
 def test_the_atria_are_irregular_but_sit_on_their_annuli():

@@ -58,6 +58,13 @@ ATRIAL_BUMP_FLOOR = 0.3  # no bumps where the direction from an atrium's centre 
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
+# from heart to heart (SDs; each draw within two of them):
+PAPILLARY_ANGLE_SD = 0.15  # a muscle's place about the axis (radians from the place above)
+PAPILLARY_SIZE_SD = 0.12   # its radius (fraction of the heart's papillary_mm)
+PAPILLARY_TOP_SD = 0.04    # the depth of its tip (fraction of the endocardial long axis)
+PAPILLARY_BIFID = 0.4      # the share of hearts whose posteromedial muscle has two heads ...
+PAPILLARY_BIFID_APART = 0.22  # ... this far apart either side of its place (radians)
+PAPILLARY_BIFID_SIZE = 0.72   # ... each this fraction of a single muscle's radius
 PAPILLARY_TOP = 0.22  # the tip of a papillary muscle, fraction of the endocardial long axis below the base
 PAPILLARY_FREE_TO = 0.55  # down to this depth (same fraction) a papillary muscle stands out from the wall
 PAPILLARY_SINK = 0.2  # ... and over this much further it sinks into the wall (gone by twice this)
@@ -175,6 +182,11 @@ class HeartShape:
         Size of the RV relative to the LV epicardium.
     papillary_mm : float
         Radius of the two papillary muscles' sections at ED, across the wall (they thicken in systole).
+    papillaries : tuple
+        ``((angle, size, top), ...)``, one per muscle or head (:func:`random_papillaries`): its place
+        about the axis (radians from ``u``), its radius as a fraction of ``papillary_mm`` and the depth
+        of its tip (fraction of the endocardial long axis below the base). When empty, the two muscles
+        lie at :data:`PAPILLARY_ANGLES`, of size 1 and tip :data:`PAPILLARY_TOP`.
     fat_scale : float
         How much epicardial fat the heart carries, relative to the typical (it grows with
         age, body mass index and in men).
@@ -194,6 +206,7 @@ class HeartShape:
     epi_delta: Perturbation = field(default_factory=Perturbation)
     rv_scale: float = 1.0
     papillary_mm: float = 4.0
+    papillaries: tuple = ()
     fat_scale: float = 1.0
     atrial_bumps: tuple = ()
 
@@ -329,15 +342,16 @@ class HeartShape:
         # wall, a bump that flattens
         c = np.flatnonzero(in_cavity)
         xi_en = np.clip((base - w[c]) / g["c_endo_mm"], 0.0, 1.0)
-        head = self.papillary_mm * (1 + PAPILLARY_THICKENING * s)
-        rising = np.clip((xi_en - PAPILLARY_TOP) / (PAPILLARY_FREE_TO - PAPILLARY_TOP), 0.0, 1.0)  # 0 at the tip
-        tip = PAPILLARY_TIP * head
-        below_top = np.clip((xi_en - PAPILLARY_TOP) * g["c_endo_mm"], 0.0, None)  # mm below the tip
-        dome = np.sqrt(np.clip(below_top * (2.0 * tip - below_top), 0.0, None))
-        radius = head * (PAPILLARY_TIP + (1.0 - PAPILLARY_TIP) * rising)
-        radius = np.where(below_top < tip, np.minimum(dome, radius), radius)
         sunk = np.clip((xi_en - PAPILLARY_FREE_TO) / PAPILLARY_SINK, 0.0, None)
-        for k, angle in enumerate(PAPILLARY_ANGLES):
+        muscles = self.papillaries or tuple((angle, 1.0, PAPILLARY_TOP) for angle in PAPILLARY_ANGLES)
+        for k, (angle, size, top) in enumerate(muscles):
+            head = size * self.papillary_mm * (1 + PAPILLARY_THICKENING * s)
+            rising = np.clip((xi_en - top) / (PAPILLARY_FREE_TO - top), 0.0, 1.0)  # 0 at the tip
+            tip = PAPILLARY_TIP * head
+            below_top = np.clip((xi_en - top) * g["c_endo_mm"], 0.0, None)  # mm below the tip
+            dome = np.sqrt(np.clip(below_top * (2.0 * tip - below_top), 0.0, None))
+            radius = head * (PAPILLARY_TIP + (1.0 - PAPILLARY_TIP) * rising)
+            radius = np.where(below_top < tip, np.minimum(dome, radius), radius)
             cu, cv = np.cos(angle), np.sin(angle)
             wall = self.endocardium_mm(g, cu, cv, xi_en)
             # in a small (systolic) cavity the two lie against the wall and apart, never meeting in its middle
@@ -594,6 +608,24 @@ def random_atrial_bumps(rng: np.random.Generator) -> tuple:
     """One heart's atrial irregularity (:attr:`HeartShape.atrial_bumps`): eight harmonic coefficients for
     each atrium, SD :data:`ATRIAL_BUMP_SD`."""
     return tuple((name, tuple(float(c) for c in rng.normal(0.0, ATRIAL_BUMP_SD, 8))) for name in ("la", "ra"))
+
+
+def random_papillaries(rng: np.random.Generator) -> tuple:
+    """One heart's papillary muscles (:attr:`HeartShape.papillaries`): the anterolateral and the
+    posteromedial, each moved, sized and its tip raised or lowered at random; in a share
+    :data:`PAPILLARY_BIFID` of hearts the posteromedial has two smaller heads side by side."""
+
+    def jitter(sd):
+        return float(np.clip(rng.normal(0.0, sd), -2.0 * sd, 2.0 * sd))
+
+    muscles = []
+    for k, place in enumerate(PAPILLARY_ANGLES):
+        angle, size = place + jitter(PAPILLARY_ANGLE_SD), 1.0 + jitter(PAPILLARY_SIZE_SD)
+        heads = (0.0,)
+        if k == 1 and rng.random() < PAPILLARY_BIFID:  # the posteromedial, in two heads
+            heads, size = (-PAPILLARY_BIFID_APART, PAPILLARY_BIFID_APART), size * PAPILLARY_BIFID_SIZE
+        muscles += [(angle + d, size, PAPILLARY_TOP + jitter(PAPILLARY_TOP_SD)) for d in heads]
+    return tuple(muscles)
 
 
 def ellipsoid_radius(u: np.ndarray, v: np.ndarray, w: np.ndarray, centre, semi_axes) -> np.ndarray:

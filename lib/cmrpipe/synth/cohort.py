@@ -57,6 +57,7 @@ UKB_EID_BASE = 1000000
 LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
 ATRIA_STREAM = 5  # and of its atria's shape (a stream of its own, so that every other draw stays as it was)
 BODY_STREAM = 6  # and of its body's own shape (likewise)
+PAPILLARY_STREAM = 7  # and of its papillary muscles' places, sizes and heads (likewise)
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -97,7 +98,11 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 15
+GENERATOR_VERSION = 16
+# v16: each heart's papillary muscles moved, sized and their tips raised or lowered at random, and in 40 % of
+# hearts a posteromedial muscle of two heads (v15: the same two muscles in every heart, differing only in size);
+# the LV's trabeculae fading towards the base, which is smooth (v15: ridges a third as deep there as at the
+# apex, which scalloped a basal ES cavity like a gear's)
 # v15: the RV's free wall an elliptical arc longer along the septum than deep, so that the RV is a half-moon on
 # the LV in short axis (v14: a crescent about as deep as it was long, read as a second round chamber); the LV's
 # trabecular cords, some free of the wall, thickening in systole (v14: fine ridges only, too thin to see); each
@@ -279,7 +284,9 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     info = subjects.draw_subject(rng, protocol_name)
     heart = subjects.heart_for(info, rng)
     atria_rng = np.random.default_rng(seed + [ATRIA_STREAM])
-    heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng))
+    papillary_rng = np.random.default_rng(seed + [PAPILLARY_STREAM])
+    heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng),
+                                papillaries=anatomy.random_papillaries(papillary_rng))
     pose = render.Pose.random(rng)
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),

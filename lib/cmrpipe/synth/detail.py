@@ -29,9 +29,10 @@ NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
 VESSEL_WALL_MM = 2.0
 AORTIC_ROOT = (0.15, 0.35)  # the aortic root's centre, (u, v) in LV epicardial radii
 BASE_FOLLOW = 0.8          # the roots of the great vessels follow this fraction of the base descent
+RIDGE_AT_BASE = 0.15          # the LV's trabeculae reach this fraction as far at the base as at the apex (smooth base)
 CORD_RADIUS_MM = (0.9, 2.4)   # the range of the LV's trabecular cords' radii, at ED
 CORD_THICKENING = 0.5         # ... which grow by this fraction by ES (they crowd together: an irregular border)
-CORD_DENSITY = (0.3, 0.7)     # the share of the strands' places round the wall that hold a cord, at the base and apex
+CORD_DENSITY = (0.05, 0.7)    # the share of the strands' places round the wall that hold a cord, at the base and apex
 CORD_GROUPING = 0.8           # the cords' density varies round the wall by this fraction (they come in groups)
 CORD_ASIDE = 0.7              # a cord lies up to half this many places' spacing either side of its place's middle
 
@@ -84,7 +85,7 @@ class Trabeculae:
         r_endo = heart.endocardium_mm(g, cos_t, sin_t, xi)
         depth = r_endo - rho
         septal = np.clip(cos_t, 0.0, None)
-        reach = self.depth_mm * (0.45 + 0.55 * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.3 * s)
+        reach = self.depth_mm * (RIDGE_AT_BASE + (1.0 - RIDGE_AT_BASE) * xi) * (1.0 - 0.6 * septal) * (1.0 + 0.3 * s)
         # ridges and cords lie within this depth of the wall: only the points there need their pattern
         out = np.zeros(len(p), bool)
         k = np.flatnonzero(depth < reach + 2.0 * CORD_RADIUS_MM[1] * (1.0 + CORD_THICKENING * s))
