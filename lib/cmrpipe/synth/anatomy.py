@@ -181,7 +181,8 @@ class HeartShape:
     rv_scale : float
         Size of the RV relative to the LV epicardium.
     papillary_mm : float
-        Radius of the two papillary muscles' sections at ED, across the wall (they thicken in systole).
+        Radius of a papillary muscle's section at ED, across the wall (each muscle's is this times its
+        size in ``papillaries``; they thicken in systole).
     papillaries : tuple
         ``((angle, size, top), ...)``, one per muscle or head (:func:`random_papillaries`): its place
         about the axis (radians from ``u``), its radius as a fraction of ``papillary_mm`` and the depth
