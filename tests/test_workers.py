@@ -2,7 +2,7 @@
 
 from multiprocessing import get_context
 
-from cmrpipe.workers import single_threaded
+from cmrpipe.workers import THREAD_VARIABLES, single_threaded
 
 
 def _threads() -> dict[str, int]:
@@ -13,11 +13,13 @@ def _threads() -> dict[str, int]:
     return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
 
 
-def test_a_pool_worker_started_with_single_threaded_runs_one_thread_per_library():
+def test_a_pool_worker_started_with_single_threaded_runs_one_thread_per_library(monkeypatch):
+    for name in THREAD_VARIABLES:  # a worker inherits these: two threads each unless it limits them
+        monkeypatch.setenv(name, "2")
     ctx = get_context("spawn")
     with ctx.Pool(1) as pool:
         before = pool.apply(_threads)
     with ctx.Pool(1, initializer=single_threaded) as pool:
         after = pool.apply(_threads)
     assert before.keys() == after.keys() and after  # numpy's and scipy's BLAS at least
-    assert set(after.values()) == {1}
+    assert set(before.values()) == {2} and set(after.values()) == {1}

@@ -10,8 +10,9 @@ def single_threaded() -> None:
 
     A pool starts one worker per core. Left alone, each worker's BLAS starts a thread per
     core as well, and the threads of all the workers, spinning while they wait for work,
-    take turns on the same cores. On 2 cores, two workers took 41 s to generate four smoke
-    subjects with two BLAS threads each and 25 s with one; one process took 19 s for two.
+    take turns on the same cores. On 2 cores, a pool of two made four smoke subjects (two
+    samples per pixel side) no faster than one process (41 s against 38 s); one thread
+    each, it is 1.7-1.9 times as fast as one process (``make bench``, ``synth_pool``).
 
     The libraries read the environment when they load, so it is set for those loaded
     later; numpy's and scipy's are loaded now and limited with ``threadpoolctl``.

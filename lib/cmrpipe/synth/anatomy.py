@@ -58,12 +58,12 @@ ATRIAL_BUMP_FLOOR = 0.3  # no bumps where the direction from an atrium's centre 
 GROOVE_FAT_MM = 5.0  # reach of the fat in the interventricular and atrioventricular grooves
 AV_GROOVE_MM = 9.0   # height of the atrioventricular groove's fat above the base
 PAPILLARY_ANGLES = (np.pi - 0.75, np.pi + 1.1)  # from u: anterolateral (shown at ~2 o'clock), posteromedial (~6)
-# from heart to heart (SDs; each draw within two of them):
+# their variation from heart to heart, SDs (each draw within two of them):
 PAPILLARY_ANGLE_SD = 0.15  # a muscle's place about the axis (radians from the place above)
 PAPILLARY_SIZE_SD = 0.12   # its radius (fraction of the heart's papillary_mm)
 PAPILLARY_TOP_SD = 0.04    # the depth of its tip (fraction of the endocardial long axis)
 PAPILLARY_BIFID = 0.4      # the share of hearts whose posteromedial muscle has two heads ...
-PAPILLARY_BIFID_APART = 0.22  # ... this far apart either side of its place (radians)
+PAPILLARY_BIFID_APART = 0.22  # ... each this far (radians) to one side of the muscle's place (2x this apart)
 PAPILLARY_BIFID_SIZE = 0.72   # ... each this fraction of a single muscle's radius
 PAPILLARY_TOP = 0.22  # the tip of a papillary muscle, fraction of the endocardial long axis below the base
 PAPILLARY_FREE_TO = 0.55  # down to this depth (same fraction) a papillary muscle stands out from the wall
@@ -336,7 +336,8 @@ class HeartShape:
         lab[(rho <= r_epi) & (r_epi > 0)] = LV_MYO
         in_cavity = (rho <= r_endo) & (r_endo > 0)
         lab[in_cavity] = LV_CAVITY
-        # two papillary muscles on the free wall: each a finger of rounded section (lumpy, a little longer
+        # two papillary muscles on the free wall (the posteromedial of some hearts in two heads side by side,
+        # which merge at ES into one broad mound): each a finger of rounded section (lumpy, a little longer
         # towards the wall) along the wall, a knob on it in section (not a wedge), that narrows to a domed
         # tip in the middle of the cavity, where a thin cleft of blood parts it from the wall at ED (its
         # chordae and the trabeculae that tie it are too fine to see), and towards the apex sinks into the
@@ -355,7 +356,8 @@ class HeartShape:
             radius = np.where(below_top < tip, np.minimum(dome, radius), radius)
             cu, cv = np.cos(angle), np.sin(angle)
             wall = self.endocardium_mm(g, cu, cv, xi_en)
-            # in a small (systolic) cavity the two lie against the wall and apart, never meeting in its middle
+            # in a small (systolic) cavity the two muscles lie against the wall and apart, never meeting in its
+            # middle
             r_k = np.minimum(radius, PAPILLARY_MAX_SHARE * wall)
             centre = (wall + PAPILLARY_EMBED_MM - PAPILLARY_CLEFT_MM * (1.0 - rising) * (1.0 - s)
                       - PAPILLARY_ELONGATION * r_k * (1.0 - sunk))

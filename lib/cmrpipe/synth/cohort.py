@@ -101,8 +101,8 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 GENERATOR_VERSION = 16
 # v16: each heart's papillary muscles moved, sized and their tips raised or lowered at random, and in 40 % of
 # hearts a posteromedial muscle of two heads (v15: the same two muscles in every heart, differing only in size);
-# the LV's trabeculae fading towards the base, which is smooth (v15: ridges a third as deep there as at the
-# apex, which scalloped a basal ES cavity like a gear's)
+# the LV's trabeculae fading towards the base, nearly smooth there (ridges 0.15 as deep as at the apex, cords at
+# 5 % of places; v15: 0.45 and 30 %, which scalloped a basal ES cavity like a gear's)
 # v15: the RV's free wall an elliptical arc longer along the septum than deep, so that the RV is a half-moon on
 # the LV in short axis (v14: a crescent about as deep as it was long, read as a second round chamber); the LV's
 # trabecular cords, some free of the wall, thickening in systole (v14: fine ridges only, too thin to see); each
