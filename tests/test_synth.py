@@ -17,6 +17,11 @@ from cmrpipe.synth.cohort import SynthConfigError, config_for, generate_cohort, 
 TINY = dict(frames={"mesa": 4, "ukb": 4}, n_in_plane=1, n_through=1)
 
 
+def sax_labels(heart, uu, vv, w, s):
+    """The heart's labels on the grid ``(uu, vv)`` of the short-axis plane at height ``w`` (mm), contraction ``s``."""
+    return heart.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), s)
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("cohort")
@@ -808,7 +813,7 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     uu, vv = np.meshgrid(grid, grid, indexing="ij")
 
     def sax(w, s=0.0):
-        return heart.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), s)
+        return sax_labels(heart, uu, vv, w, s)
 
     def rv_reach(lab):  # how far the RV cavity reaches along u, mm
         return float(uu[lab == anatomy.RV_CAVITY].max()) if (lab == anatomy.RV_CAVITY).any() else 0.0
@@ -903,7 +908,7 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
         base, c_endo = geometry["base_w_mm"], geometry["c_endo_mm"]
 
         def plane(xi):
-            return heart.labels(np.stack([uu, vv, np.full_like(uu, base - xi * c_endo)], -1), s)
+            return sax_labels(heart, uu, vv, base - xi * c_endo, s)
 
         for xi in (0.35, 0.5, 0.7):
             lab = plane(xi)
@@ -952,7 +957,7 @@ def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles
         geometry = heart.surfaces(s)
         w = geometry["base_w_mm"] - 0.45 * geometry["c_endo_mm"]
         for name, h in (("drawn", heart), ("two heads", two_heads)):
-            lab = h.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), s)
+            lab = sax_labels(h, uu, vv, w, s)
             parts, _ = components(lab == anatomy.PAPILLARY)
             counts[name, s] = int((np.bincount(parts.ravel())[1:] >= 20).sum())
     assert counts["two heads", 0.0] == 3 and counts["drawn", 0.0] == len(heart.papillaries)

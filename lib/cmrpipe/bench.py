@@ -25,6 +25,7 @@ from typing import Callable
 import yaml
 
 from cmrpipe.paths import BOOK_DIR, NOTEBOOKS_DIR, PARAMS_DIR
+from cmrpipe.workers import n_cores
 
 
 def _timed(fn: Callable[[], object]) -> float:
@@ -133,11 +134,11 @@ def bench_synth(n_subjects: int = 2) -> dict[str, float]:
 
 def bench_synth_pool(n_subjects: int = 2) -> dict[str, float]:
     """The worker pool's speed-up: one smoke cohort (``n_subjects`` per protocol) made by one process, then
-    by one worker per usable core, in that order (``smoke_pool_speedup``, serial time over pooled; the
+    by one worker per core, in that order (``smoke_pool_speedup``, serial time over pooled; the
     ideal is ``cores``). Nothing to measure on one core."""
     from cmrpipe.synth.cohort import config_for, generate_cohort
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = n_cores()
     if cores < 2:
         return {"cores": cores}
     seconds = {}
@@ -202,7 +203,7 @@ def bench_ingest(n_subjects: int = 8, repeats: int = 3) -> dict[str, float]:
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        config = config_for("default", seed=2, n_subjects=n_subjects, faults=False, workers=os.cpu_count() or 1)
+        config = config_for("default", seed=2, n_subjects=n_subjects, faults=False, workers=n_cores())
         generate_cohort(config, tmp / "cohort", progress=False)
         manifest = tmp / "cohort" / "manifest.yaml"
         bare, ours, raw = [], [], []

@@ -10,7 +10,6 @@ the command with a non-zero exit status.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from cmrpipe.io.manifest import ManifestError
 from cmrpipe.params import ParamsError
 from cmrpipe.paths import BOOK_CONFIG, BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
 from cmrpipe.synth.cohort import SynthConfigError
+from cmrpipe.workers import n_cores
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     syn.add_argument("--n-subjects", type=int, default=None, help="subjects per protocol (default: the profile's)")
     syn.add_argument("--protocol", choices=["mesa", "ukb"], action="append",
                      help="protocol(s) to make (repeatable; default: both)")
-    syn.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    syn.add_argument("--workers", type=int, default=n_cores(), help="parallel processes")
     syn.add_argument("--sentinel", default="", help="plant this string in PatientName/PatientID")
     syn.add_argument("--no-faults", action="store_true", help="plant no faulty subjects")
 

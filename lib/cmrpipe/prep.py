@@ -8,7 +8,6 @@ of ``results/summary.json``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from cmrpipe.io.store import ingest_cohort
 from cmrpipe.paths import resolve
 from cmrpipe.report.summary import update_summary
 from cmrpipe.splits import assign_splits
+from cmrpipe.workers import n_cores
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def prepare(params, workers: int | None = None, progress: bool = True) -> Prepar
     """Ingest the run's cohort into its store, split it, and record the counts in the summary."""
     store_dir = params.run_dir / "store"
     compression = None if params.store_compression == "none" else params.store_compression
-    index, exclusions = ingest_cohort(manifest_path(params), store_dir, workers=workers or os.cpu_count() or 1,
+    index, exclusions = ingest_cohort(manifest_path(params), store_dir, workers=workers or n_cores(),
                                       progress=progress, compression=compression)
     index = assign_splits(index, params.seed)
     index.to_csv(store_dir / "index.csv", index=False)

@@ -5,6 +5,11 @@ import os
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def n_cores() -> int:
+    """How many workers the pools start by default: one per core."""
+    return os.cpu_count() or 1
+
+
 def single_threaded() -> None:
     """Limit this process's BLAS and OpenMP thread pools to one thread (a pool's ``initializer``).
 

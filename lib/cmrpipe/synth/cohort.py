@@ -50,7 +50,7 @@ from cmrpipe.synth import anatomy, body, detail, faults, inlinevf, labels, rende
 from cmrpipe.synth.body import BodyShape, Chest
 from cmrpipe.synth.dicom import SeriesInfo, add_overlay, image_dataset, to_bytes, to_pixels
 from cmrpipe.synth.protocols import Protocol, protocol
-from cmrpipe.workers import single_threaded
+from cmrpipe.workers import n_cores, single_threaded
 
 PROTOCOL_INDEX = {"mesa": 1, "ukb": 2}
 UKB_EID_BASE = 1000000
@@ -834,7 +834,7 @@ def cohort_for_run(params, progress: bool = True) -> tuple[Path, pd.DataFrame] |
     if params.cohort_manifest != "synthetic":
         return None
     config = config_for(params.synth_profile, seed=params.seed, n_subjects=params.n_subjects,
-                        protocols=tuple(params.protocols), workers=os.cpu_count() or 1)
+                        protocols=tuple(params.protocols), workers=n_cores())
     out = params.run_dir / "cohort"
     try:
         return out, generate_cohort(config, out, progress=progress)
