@@ -1096,6 +1096,19 @@ def test_coronary_arteries_run_along_the_ventricles_off_their_walls():
         steps *= np.random.default_rng(2).uniform(0.5, 6.0, (3000, 1)) / np.linalg.norm(steps, axis=1)[:, None]
         for point in points[arteries][:200]:
             assert np.isin(heart.labels(point + steps, s), (anatomy.LV_MYO, anatomy.RV_WALL)).any()
+    # the anterior descending artery narrows towards the apex: its section a quarter of the way down is
+    # about twice as large (the taper's square) as three quarters of the way down
+    g = heart.surfaces(0.0)
+    uv = np.stack(np.meshgrid(np.arange(-80.0, 80.0, 0.2), np.arange(0.0, 80.0, 0.2), indexing="ij"), -1)
+    uv = uv.reshape(-1, 2)  # the anterior insertion's side of the heart (v > 0)
+
+    def section_mm2(xi):
+        plane = np.concatenate([uv, np.full((len(uv), 1), g["base_w_mm"] - xi * g["c_epi_mm"])], 1)
+        return 0.04 * detail.coronary_arteries(heart, plane, heart.labels(plane, 0.0), 0.0).sum()
+
+    proximal, distal = section_mm2(0.25), section_mm2(0.75)
+    assert distal > 1.0
+    assert 1.5 < proximal / distal < 3.0
 
 
 def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_heart():
@@ -1293,6 +1306,34 @@ def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
 
     assert np.ptp([mediastinum_mm(unbent, z) for z in heights]) > 5.0 + np.ptp(
         [mediastinum_mm(smooth, z) for z in heights])
+
+
+def test_the_anterior_mediastinal_fat_fills_round_the_heart_back_to_no_plane():
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    chest = make_subject(config, "mesa", 0)["chest"]
+    smooth = dataclasses.replace(chest, shape=None)
+    centre = np.asarray(chest.heart_centre_lps)
+    y = np.arange(-chest.half_depth_mm, 0.0, 0.5)
+
+    def fat_back_mm(c, x, z):  # the back of the fat on one line from the front to the middle
+        line = np.stack([np.full_like(y, x), y, np.full_like(y, z)], -1)
+        fat = np.flatnonzero(c.labels(line) == body.MED_FAT)
+        return y[fat.max()] if len(fat) else np.nan
+
+    # down the middle of the mediastinum, round the heart's height
+    spots = [(8.0 + 6.0 * np.sin(z / 23.0) + dx, z) for z in centre[2] + np.arange(-30.0, 41.0, 5.0)
+             for dx in (-6.0, 0.0, 6.0)]
+    plain = np.array([fat_back_mm(smooth, x, z) for x, z in spots])
+    backs = np.array([fat_back_mm(chest, x, z) for x, z in spots])
+    # the smooth model's fat reaches back to the heart's middle everywhere; this body's deeper here and
+    # shallower there, by as much as its wander's SD says
+    assert np.allclose(plain, centre[1], atol=0.6)
+    assert np.isfinite(backs).mean() > 0.9
+    assert abs(np.nanmedian(backs) - centre[1]) < body.FAT_BACK_WANDER_MM
+    assert np.nanstd(backs) > 0.4 * body.FAT_BACK_WANDER_MM
+    assert np.nanmax(np.abs(backs - centre[1])) < 4.0 * body.FAT_BACK_WANDER_MM
 
 
 def test_breasts_only_for_women_on_the_front_of_the_chest():

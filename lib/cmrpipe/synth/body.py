@@ -5,7 +5,8 @@ contour; under the skin lies a subcutaneous fat layer of uneven thickness, then 
 chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
 the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
-lies against the chest wall, and the anterior mediastinal fat behind the sternum), the
+lies against the chest wall, and the anterior mediastinal fat round its front and behind
+the sternum), the
 vertebral body with the spinal canal behind it, and the descending aorta beside the
 spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
@@ -19,7 +20,8 @@ round glandular tissue in irregular lobes), flattened as the subject lies supine
 the anterior coil. Each body then has its own shape (:class:`BodyShape`):
 smooth random 3-D fields bend and dent the trunk away from the heart, make the fat and the
 muscle of the chest wall thicker and thinner from place to place, raise and lower the
-diaphragm's domes away from the heart and widen and narrow each half of the mediastinum.
+diaphragm's domes away from the heart, widen and narrow each half of the mediastinum, bulge
+its edges with the fat's lobules and move the back of its fat deeper or shallower.
 The chest does not move with the cardiac cycle; breath-hold misregistration moves it with
 the heart.
 """
@@ -105,7 +107,9 @@ BROAD_WARP_MM, BROAD_WAVELENGTH_MM = 5.0, (150.0, 350.0)  # the trunk bent out o
 NEAR_WARP_MM, NEAR_WAVELENGTH_MM = 1.0, (50.0, 100.0)      # and gently dented
 FAT_FIELD_SD, FAT_WAVELENGTH_MM = 0.25, (80.0, 200.0)       # the fat layer's thickness, relative SD
 MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall muscle's
-MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.25, (40.0, 120.0)  # its right and left halves' widths (SD)
+MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
+FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
+LOBULES_MM, LOBULES_WAVELENGTH_MM = 3.0, (12.0, 30.0)  # and the mediastinum's edges bulge with its lobules (SD)
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
 GLAND_SD, GLAND_WAVELENGTH_MM, GLAND_WAVES = 1.5, (12.0, 35.0), 24  # the breasts' finer glandular lobes (in
                                                                     # units of their coarse lobules' sines)
@@ -156,7 +160,8 @@ class BodyShape:
     the heart's centre where ``cohort.seat_heart`` has seated it in the smooth model's body, and seating
     it again in this body moves it by at most a few mm), the fat layer and the chest-wall muscle
     thicker and thinner from place to place, the domes of the diaphragm higher and lower away from the
-    heart, and the mediastinum's edges (with the lungs) wandering."""
+    heart, the mediastinum's edges (with the lungs) wandering and bulging, and the back of its fat, round
+    the heart, lying deeper or shallower from place to place."""
 
     still_lps: tuple[float, float, float]
     broad: Undulation
@@ -166,6 +171,8 @@ class BodyShape:
     mediastinum: Undulation
     domes: Undulation
     gland: Undulation
+    fat_back: Undulation
+    lobules: Undulation
 
     @classmethod
     def random(cls, rng: np.random.Generator, still_lps) -> "BodyShape":
@@ -177,7 +184,9 @@ class BodyShape:
                    Undulation.random(rng, MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM),
                    Undulation.random(rng, MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM, vector=True),
                    Undulation.random(rng, DOME_WANDER_MM, DOME_WAVELENGTH_MM),
-                   Undulation.random(rng, GLAND_SD, GLAND_WAVELENGTH_MM, n=GLAND_WAVES))
+                   Undulation.random(rng, GLAND_SD, GLAND_WAVELENGTH_MM, n=GLAND_WAVES),
+                   Undulation.random(rng, FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM),
+                   Undulation.random(rng, LOBULES_MM, LOBULES_WAVELENGTH_MM))
 
     def grow(self, points: np.ndarray) -> np.ndarray:
         """How much of the warp applies at each point (..., 3): 0 round the heart, rising smoothly to 1."""
@@ -316,19 +325,27 @@ class Chest:
         spine_y = (depth - 32.0 - VERTEBRA_RADIUS_MM - 0.25 * depth
                    - KYPHOSIS_MM * ((z - np.float32(self.heart_centre_lps[2])) / np.float32(120.0)) ** 2)
         # the mediastinum: a band down the middle from the sternum to the spine, wider behind and narrowing in
-        # front of the heart to where the two lungs nearly meet behind the sternum (a triangle of fat there,
-        # not a straight bar)
+        # front of the heart to where the two lungs nearly meet behind the sternum (a wedge of fat there with
+        # curved sides, not a straight bar or a triangle)
+        front = np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0)
         half_width = (20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
-                      - 14.0 * np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0)
+                      - 14.0 * front * front * (3.0 - 2.0 * front)
                       + 5.0 * np.cos(y / 17.0 + z / 31.0))
         across = x - 8.0 - 6.0 * np.sin(z / 23.0)
         if self.shape is not None:
             # its two edges wander, each its own way (no plane cuts them straight)
             wander = self.shape.mediastinum(p)
             half_width = half_width * (1.0 + np.where(across > 0, wander[..., 0], wander[..., 1]))
+            # and bulge in and out with the fat's lobules (neither edge a straight line in any plane)
+            half_width = half_width + self.shape.lobules(p)
         mediastinum = np.abs(across) < half_width
         out[cavity & above & ~mediastinum] = LUNG
-        anterior_fat = cavity & above & mediastinum & (y < -0.45 * depth)
+        # its fat fills the front of the mediastinum round the heart (which lies in it) and in front of the great
+        # vessels, back to about the heart's middle: no plane bounds it
+        fat_back = np.float32(self.heart_centre_lps[1])
+        if self.shape is not None:
+            fat_back = fat_back + self.shape.fat_back(p)
+        anterior_fat = cavity & above & mediastinum & (y < fat_back)
         out[anterior_fat] = MED_FAT
         # the abdomen below the diaphragm's muscle
         below = cavity & (z <= dome - DIAPHRAGM_MM)

@@ -98,7 +98,14 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 16
+GENERATOR_VERSION = 17
+# v17: the anterior mediastinal fat fills the front of the mediastinum back to about the heart's middle, its back
+# wandering (SD 8 mm), and the mediastinum's edges bulge with its lobules (SD 3 mm) and wander more (SD 0.35 of its
+# half-width, was 0.25), its front narrowing in a curve (v16: fat in front of a coronal plane 0.45 of the chest's
+# half-depth ahead of its middle, which showed beside the heart as a bright block with straight sides over grey
+# tissue, and a triangle behind the sternum); the anterior and posterior descending coronary arteries drawn in
+# the grooves' fat just beyond the RV's insertions, narrowing towards their ends (v16 placed them at the
+# insertions themselves, inside the RV's wall, so that they were never seen)
 # v16: each heart's papillary muscles moved, sized and their tips raised or lowered at random, and in 40 % of
 # hearts a posteromedial muscle of two heads (v15: the same two muscles in every heart, differing only in size);
 # the LV's trabeculae fading towards the base, nearly smooth there (ridges 0.15 as deep as at the apex, cords at

@@ -465,6 +465,7 @@ def _open_mitral_leaflets(heart: HeartShape, p: np.ndarray, lab: np.ndarray, g: 
 
 CORONARY_RADIUS_MM = 2.0   # the coronary arteries' radius as imaged
 CORONARY_GAP_MM = 2.5      # they run this far outside the epicardium, in the groove fat
+CORONARY_TAPER = 0.45      # the descending arteries narrow by this fraction of their radius to their ends
 
 
 def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float) -> np.ndarray:
@@ -474,7 +475,8 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
     The circumflex runs round the left atrioventricular groove (outside the mitral annulus, away
     from the RV), the right coronary round the tricuspid annulus outside the RV, and the anterior
     and posterior descending arteries down the interventricular grooves at the RV insertions (the
-    anterior one most of the way to the apex, the posterior one half-way). On points labelled
+    anterior one most of the way to the apex, the posterior one half-way), narrowing as they go
+    (:data:`CORONARY_TAPER`). On points labelled
     background or epicardial fat only, whose labels they keep.
 
     Parameters
@@ -514,14 +516,17 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
         if height < base:
             rim = rim + heart._rv_reach(rv, cos_t, sin_t, np.full(len(k), rv["top"]), RV_WALL_MM)
         hit[k] |= (left == (height > base)) & (np.hypot(rho - rim, w[k] - height) < CORONARY_RADIUS_MM)
-    # the descending arteries in the interventricular grooves, at the two insertion points
+    # the descending arteries in the interventricular grooves' fat, at the two insertion points: just beyond
+    # where the RV's wall meets the LV's epicardium (at the insertion itself they would lie in the RV's wall)
     xi = (base - w) / c_epi
+    groove = rv["half_angle"] + (RV_WALL_MM + CORONARY_RADIUS_MM) / g["a_epi_mm"]
     for sign, reach in ((1.0, 0.85), (-1.0, 0.5)):
-        ca, sa = np.cos(rv["half_angle"]), sign * np.sin(rv["half_angle"])
+        ca, sa = np.cos(groove), sign * np.sin(groove)
         k = np.flatnonzero((xi >= 0.0) & (xi < reach) & (u * ca + v * sa > 0.0)
                            & (np.abs(v * ca - u * sa) < CORONARY_RADIUS_MM))
         r = heart.epicardium_mm(g, ca, sa, xi[k]) + CORONARY_GAP_MM
-        hit[k] |= np.hypot(u[k] - r * ca, v[k] - r * sa) < CORONARY_RADIUS_MM
+        radius = CORONARY_RADIUS_MM * (1.0 - CORONARY_TAPER * xi[k] / reach)
+        hit[k] |= np.hypot(u[k] - r * ca, v[k] - r * sa) < radius
     out.reshape(-1)[cand] = hit
     return out
 
