@@ -109,7 +109,7 @@ FAT_FIELD_SD, FAT_WAVELENGTH_MM = 0.25, (80.0, 200.0)       # the fat layer's th
 MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall muscle's
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
-LOBULES_MM, LOBULES_WAVELENGTH_MM = 3.0, (12.0, 30.0)  # and the mediastinum's edges bulge with its lobules (SD)
+LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
 GLAND_SD, GLAND_WAVELENGTH_MM, GLAND_WAVES = 1.5, (12.0, 35.0), 24  # the breasts' finer glandular lobes (in
                                                                     # units of their coarse lobules' sines)
