@@ -843,9 +843,19 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     # the cheap RV test agrees with the labels below the tricuspid annulus
     below = np.random.default_rng(1).uniform([-80, -80, 0], [120, 80, top], (40000, 3))
     assert ((heart.labels(below, 0.0) == anatomy.RV_CAVITY) == heart.in_rv_cavity(below, 0.0)).all()
-    # the free wall moves towards the septum in systole
+    # the free wall moves towards the septum in systole, and thickens: on u, from the cavity's edge outwards
     g_es = heart.surfaces(1.0)
-    assert ((sax(g_es["base_w_mm"] - 0.4 * g_es["c_epi_mm"], 1.0) == anatomy.RV_CAVITY).sum() < 0.75 * rv.sum())
+    mid_es = sax(g_es["base_w_mm"] - 0.4 * g_es["c_epi_mm"], 1.0)
+    assert ((mid_es == anatomy.RV_CAVITY).sum() < 0.75 * rv.sum())
+
+    def free_wall_mm(lab):
+        on_u = (np.abs(vv) < 0.25) & (uu > 0)
+        return 0.5 * ((lab == anatomy.RV_WALL) & on_u & (uu > uu[(lab == anatomy.RV_CAVITY) & on_u].max())).sum()
+
+    thickening_mm = anatomy.RV_WALL_MM * anatomy.RV_WALL_THICKENING
+    assert abs(free_wall_mm(mid) - anatomy.RV_WALL_MM) <= 0.5
+    # (on u the crescent's own change of shape adds about 0.5 mm at ES, the grid up to 0.5 mm)
+    assert thickening_mm - 0.25 <= free_wall_mm(mid_es) - free_wall_mm(mid) <= thickening_mm + 1.0
 
 
 def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():

@@ -84,6 +84,7 @@ RV_SPAN = 1.55  # the free wall is an elliptical arc through the insertion point
 RV_SKEW = 0.45  # the crescent is this much fuller towards the front (v) and thinner towards the back
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
 RV_WALL_MM = 3.0
+RV_WALL_THICKENING = 0.4  # the RV's free wall thickens by this fraction from ED to ES
 RV_FAT_MM = 6.5  # fat over the RV free wall, in the middle of its patches (typical heart)
 APICAL_FAT_MM = 4.0  # the fat cap over the LV apex (typical heart)
 LV_FAT_MM = 3.5  # the fat patches over the LV, at the base (typical heart)
@@ -265,7 +266,7 @@ class HeartShape:
         out = np.zeros(len(p), np.uint8)
         # only points near the heart need the surfaces
         bumps = 1.0 + ATRIAL_BUMP_MAX  # the atria's bumps reach at most this much beyond their ellipsoids
-        reach = max(g["a_epi_mm"] * 1.4 + rv["reach_max"] + RV_WALL_MM,
+        reach = max(g["a_epi_mm"] * 1.4 + rv["reach_max"] + rv["wall_mm"],
                     *(abs(c[0]) + bumps * ax[0] for c, ax in atria.values()),
                     *(bumps * ax[1] for _, ax in atria.values())) + 6.0
         top = max(c[2] + bumps * ax[2] for c, ax in atria.values())
@@ -299,7 +300,7 @@ class HeartShape:
         # only points outside the epicardium, within reach of the crescent's window, can be RV
         rv_gap = rho - r_epi
         rv_fat_mm = RV_FAT_MM * self.fat_scale
-        grow = RV_WALL_MM + max(rv_fat_mm, GROOVE_FAT_MM)
+        grow = rv["wall_mm"] + max(rv_fat_mm, GROOVE_FAT_MM)
         k = np.flatnonzero((r_epi > 0) & (rv_gap > 0) & (w <= rv["top"] + grow)
                            & (cos_t > np.cos(min(np.pi, rv["half_angle"] + grow / rv["radius"]))))
         cos_k, sin_k, w_k, gap_k = cos_t[k], sin_t[k], w[k], rv_gap[k]
@@ -308,7 +309,7 @@ class HeartShape:
         pattern = (4 * cos_k**3 - 3 * cos_k) * np.cos(w_k / 9.0)
         lens_mm = rv_fat_mm * np.clip(pattern / 0.6, 0.0, 1.0)
         patch = (lens_mm > 0) & (w_k <= rv["top"])
-        reach_k = self._rv_reach(rv, cos_k, sin_k, w_k, RV_WALL_MM)
+        reach_k = self._rv_reach(rv, cos_k, sin_k, w_k, rv["wall_mm"])
         lab[k[patch & (reach_k > 0) & (gap_k <= reach_k + lens_mm)]] = EPI_FAT
         lab[k[gap_k <= reach_k]] = RV_WALL
         lab[k[gap_k <= self._rv_reach(rv, cos_k, sin_k, w_k)]] = RV_CAVITY
@@ -320,7 +321,7 @@ class HeartShape:
         # fat fills the grooves: where the RV wall meets the LV (interventricular grooves) and round
         # the base between the ventricle and the atria (atrioventricular groove)
         groove = np.zeros(len(idx), bool)
-        near_rv = gap_k <= self._rv_reach(rv, cos_k, sin_k, w_k, RV_WALL_MM + GROOVE_FAT_MM)
+        near_rv = gap_k <= self._rv_reach(rv, cos_k, sin_k, w_k, rv["wall_mm"] + GROOVE_FAT_MM)
         groove[k[near_rv & (gap_k <= GROOVE_FAT_MM)]] = True
         # a ring of round cross-section about the base's outer edge, outside the annulus (the aortic root
         # rises inside it)
@@ -462,7 +463,8 @@ class HeartShape:
         a little more than its greatest reach anywhere), its angular half-width about ``u`` (the insertion
         points lie at +-half_angle), its top (the tricuspid annulus, :data:`TRICUSPID_OFFSET_MM` apical of
         the base) and its length from there to its apex.
-        The free wall moves towards the septum in systole and the RV shortens less than the LV."""
+        The free wall moves towards the septum in systole and thickens (``wall_mm``, its thickness), and the
+        RV shortens less than the LV."""
         top = g["base_w_mm"] - TRICUSPID_OFFSET_MM
         thickness = RV_THICKNESS * g["a_epi_mm"] * self.rv_scale * (1 - RV_RADIAL_SHORTENING * s)
         half_angle = RV_HALF_ANGLE * (1 - 0.08 * s)
@@ -470,7 +472,7 @@ class HeartShape:
         widest = float((rv_profile(np.cos(theta), np.sin(theta), half_angle, RV_THICKNESS, RV_SPAN)
                         * (1.0 + RV_SKEW * np.sin(theta))).max())
         return {"thickness": thickness, "reach_max": 1.02 * widest * thickness, "half_angle": half_angle,
-                "radius": g["a_epi_mm"], "top": top,
+                "radius": g["a_epi_mm"], "top": top, "wall_mm": RV_WALL_MM * (1 + RV_WALL_THICKENING * s),
                 "length": RV_LENGTH * g["c_epi_mm"] * (1 - 0.1 * s) - TRICUSPID_OFFSET_MM}
 
     @staticmethod

@@ -105,7 +105,8 @@ GENERATOR_VERSION = 17
 # half-depth ahead of its middle, which showed beside the heart as a bright block with straight sides over grey
 # tissue, and a triangle behind the sternum); the anterior and posterior descending coronary arteries drawn in
 # the grooves' fat just beyond the RV's insertions, narrowing towards their ends (v16 placed them at the
-# insertions themselves, inside the RV's wall, so that they were never seen)
+# insertions themselves, inside the RV's wall, so that they were never seen); the RV's free wall thickening in
+# systole by 40 % (v16: 3 mm at every phase, a hairline that never thickened)
 # v16: each heart's papillary muscles moved, sized and their tips raised or lowered at random, and in 40 % of
 # hearts a posteromedial muscle of two heads (v15: the same two muscles in every heart, differing only in size);
 # the LV's trabeculae fading towards the base, nearly smooth there (ridges 0.15 as deep as at the apex, cords at

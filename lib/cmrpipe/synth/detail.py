@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cmrpipe.synth.anatomy import (BACKGROUND, EPI_FAT, LA_CAVITY, LV_CAVITY, RA_CAVITY, RV_WALL_MM, HeartShape,
+from cmrpipe.synth.anatomy import (BACKGROUND, EPI_FAT, LA_CAVITY, LV_CAVITY, RA_CAVITY, HeartShape,
                                    polar)
 
 NO_VESSEL, AORTIC_BLOOD, PULMONARY_BLOOD, VESSEL_WALL = range(4)
@@ -514,12 +514,12 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
         rim = heart.epicardium_mm(g, cos_t, sin_t, xi) + CORONARY_GAP_MM
         left = cos_t < np.cos(rv["half_angle"])
         if height < base:
-            rim = rim + heart._rv_reach(rv, cos_t, sin_t, np.full(len(k), rv["top"]), RV_WALL_MM)
+            rim = rim + heart._rv_reach(rv, cos_t, sin_t, np.full(len(k), rv["top"]), rv["wall_mm"])
         hit[k] |= (left == (height > base)) & (np.hypot(rho - rim, w[k] - height) < CORONARY_RADIUS_MM)
     # the descending arteries in the interventricular grooves' fat, at the two insertion points: just beyond
     # where the RV's wall meets the LV's epicardium (at the insertion itself they would lie in the RV's wall)
     xi = (base - w) / c_epi
-    groove = rv["half_angle"] + (RV_WALL_MM + CORONARY_RADIUS_MM) / g["a_epi_mm"]
+    groove = rv["half_angle"] + (rv["wall_mm"] + CORONARY_RADIUS_MM) / g["a_epi_mm"]
     for sign, reach in ((1.0, 0.85), (-1.0, 0.5)):
         ca, sa = np.cos(groove), sign * np.sin(groove)
         k = np.flatnonzero((xi >= 0.0) & (xi < reach) & (u * ca + v * sa > 0.0)
