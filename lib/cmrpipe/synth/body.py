@@ -326,27 +326,32 @@ class Chest:
                    - KYPHOSIS_MM * ((z - np.float32(self.heart_centre_lps[2])) / np.float32(120.0)) ** 2)
         # the mediastinum: a band down the middle from the sternum to the spine, wider behind and narrowing in
         # front of the heart to where the two lungs nearly meet behind the sternum (a wedge of fat there with
-        # curved sides, not a straight bar or a triangle)
-        front = np.clip((-0.45 * depth - y) / (0.45 * depth), 0.0, 1.0)
-        half_width = (20.0 + 12.0 * np.clip((y + 0.2 * depth) / depth, 0.0, 1.0)
+        # curved sides, not a straight bar or a triangle); the lungs either side of it (only the thorax's points,
+        # all soft tissue so far, are looked at)
+        thorax = cavity & above
+        xt, yt, zt = x[thorax], y[thorax], z[thorax]
+        front = np.clip((-0.45 * depth - yt) / (0.45 * depth), 0.0, 1.0)
+        half_width = (20.0 + 12.0 * np.clip((yt + 0.2 * depth) / depth, 0.0, 1.0)
                       - 14.0 * front * front * (3.0 - 2.0 * front)
-                      + 5.0 * np.cos(y / 17.0 + z / 31.0))
-        across = x - 8.0 - 6.0 * np.sin(z / 23.0)
+                      + 5.0 * np.cos(yt / 17.0 + zt / 31.0))
+        across = xt - 8.0 - 6.0 * np.sin(zt / 23.0)
+        pt = p[thorax]
         if self.shape is not None:
             # its two edges wander, each its own way (no plane cuts them straight)
-            wander = self.shape.mediastinum(p)
+            wander = self.shape.mediastinum(pt)
             half_width = half_width * (1.0 + np.where(across > 0, wander[..., 0], wander[..., 1]))
             # and bulge in and out with the fat's lobules (neither edge a straight line in any plane)
-            half_width = half_width + self.shape.lobules(p)
-        mediastinum = np.abs(across) < half_width
-        out[cavity & above & ~mediastinum] = LUNG
+            half_width = half_width + self.shape.lobules(pt)
+        inside = np.flatnonzero(np.abs(across) < half_width)
+        thorax_labels = np.full(len(xt), LUNG, np.uint8)
+        thorax_labels[inside] = SOFT_TISSUE
         # its fat fills the front of the mediastinum round the heart (which lies in it) and in front of the great
         # vessels, back to about the heart's middle: no plane bounds it
         fat_back = np.float32(self.heart_centre_lps[1])
         if self.shape is not None:
-            fat_back = fat_back + self.shape.fat_back(p)
-        anterior_fat = cavity & above & mediastinum & (y < fat_back)
-        out[anterior_fat] = MED_FAT
+            fat_back = fat_back + self.shape.fat_back(pt[inside])
+        thorax_labels[inside[yt[inside] < fat_back]] = MED_FAT
+        out[thorax] = thorax_labels
         # the abdomen below the diaphragm's muscle
         below = cavity & (z <= dome - DIAPHRAGM_MM)
         # the liver fills the right and reaches furthest left in front (its left lobe), behind one curved
