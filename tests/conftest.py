@@ -1,4 +1,5 @@
-"""Shared fixtures: a seeded generator, parameter files and tiny chapter notebooks."""
+"""Shared fixtures: a seeded generator, parameter files, tiny chapter notebooks and a cohort with every
+planted fault."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ import pytest
 import yaml
 
 from cmrpipe.paths import PARAMS_DIR
+
+
+@pytest.fixture(scope="session")
+def faulty_cohort(tmp_path_factory):
+    """A tiny smoke cohort of 6 + 6 subjects with every planted fault, made once (by a pool of two) for the
+    tests that read it: ``(folder, truth)``. Read it, never change it."""
+    from cmrpipe.synth.cohort import config_for, generate_cohort
+
+    out = tmp_path_factory.mktemp("faulty") / "cohort"
+    config = config_for("smoke", seed=4, n_subjects=6, faults=True, workers=2, frames={"mesa": 4, "ukb": 4},
+                        n_in_plane=1, n_through=1)
+    return out, generate_cohort(config, out, progress=False)
 
 
 @pytest.fixture

@@ -162,9 +162,8 @@ def test_identifiers_never_reach_the_store(clean_cohort):
 
 # ---- the planted faults of a synthetic cohort -----------------------------------------------
 
-def test_every_planted_fault_is_excluded_with_its_reason(tmp_path):
-    out = tmp_path / "cohort"
-    truth = generate_cohort(config_for("smoke", seed=4, n_subjects=6, **TINY), out, progress=False)
+def test_every_planted_fault_is_excluded_with_its_reason(tmp_path, faulty_cohort):
+    out, truth = faulty_cohort
     index, exclusions = ingest_cohort(out / "manifest.yaml", tmp_path / "store", workers=2, progress=False)
     planted = truth[truth.fault.fillna("") != ""].set_index("key")
     assert len(planted) == 7

@@ -390,15 +390,15 @@ def test_synth_profiles_are_the_params_presets():
     assert tuple(PROFILES) == SYNTH_PROFILES
 
 
-def test_planted_faults_are_real_defects(tmp_path):
+def test_planted_faults_are_real_defects(faulty_cohort):
     import pandas as pd
 
-    config = config_for("smoke", seed=2, n_subjects=6, faults=True, **TINY)
-    truth = generate_cohort(config, tmp_path, progress=False).set_index("key")
+    out, truth = faulty_cohort
+    truth = truth.set_index("key")
     planted = truth[truth.fault.fillna("") != ""]
     assert sorted(planted.fault) == sorted(f.name for f in __import__("cmrpipe.synth.faults", fromlist=["x"]).FAULTS)
     assert (truth.fault.fillna("") == "").groupby(truth.protocol).sum().min() >= 2  # clean subjects remain
-    path = lambda key: tmp_path / truth.loc[key, "fault_file"]
+    path = lambda key: out / truth.loc[key, "fault_file"]
     key = planted.index[planted.fault == "truncated_file"][0]
     with pytest.raises(Exception):
         pydicom.dcmread(path(key)).pixel_array
@@ -415,15 +415,15 @@ def test_planted_faults_are_real_defects(tmp_path):
     with pytest.raises(zipfile.BadZipFile):
         zipfile.ZipFile(path(key)).testzip()
     key = planted.index[planted.fault == "missing_labels"][0]
-    assert not (tmp_path / "labels" / "contours" / f"{key}.csv").exists()
+    assert not (out / "labels" / "contours" / f"{key}.csv").exists()
     key = planted.index[planted.fault == "broken_overlay"][0]
     zip_path, member = str(truth.loc[key, "fault_file"]).split(".zip/")
-    with zipfile.ZipFile(tmp_path / f"{zip_path}.zip") as z:
+    with zipfile.ZipFile(out / f"{zip_path}.zip") as z:
         ds = pydicom.dcmread(io.BytesIO(z.read(member)))
     assert len(ds[0x6000, 0x3000].value) * 8 < ds.Rows * ds.Columns
     # the manifest lists what is on disk
-    manifest = pd.read_csv(tmp_path / "manifest.csv")
-    assert all((tmp_path / p).exists() for p in manifest.path)
+    manifest = pd.read_csv(out / "manifest.csv")
+    assert all((out / p).exists() for p in manifest.path)
 
 
 def test_inlinevf_overlays_decode_to_contours_outside_the_true_myocardium(cohort):
