@@ -6,9 +6,8 @@ chest wall muscles (pectorals in front, the thick paraspinal muscles either side
 the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
 lies against the chest wall, and the anterior mediastinal fat round its front and behind
-the sternum), the
-vertebral body with the spinal canal behind it, and the descending aorta beside the
-spine. Below the dome-shaped diaphragm (a sheet of muscle on which
+the sternum), the vertebral body with the spinal canal behind it, and the descending
+aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
 (left, its gas in front above a flat gas-fluid level, as the subject lies supine, a rounded
 bubble inside its wall) and the spleen (left, posterior). The thoracic spine curves

@@ -475,8 +475,8 @@ def coronary_arteries(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray
     The circumflex runs round the left atrioventricular groove (outside the mitral annulus, away
     from the RV), the right coronary round the tricuspid annulus outside the RV, and the anterior
     and posterior descending arteries down the interventricular grooves at the RV insertions (the
-    anterior one most of the way to the apex, the posterior one half-way), narrowing as they go
-    (:data:`CORONARY_TAPER`). On points labelled
+    anterior one most of the way to the apex, the posterior one half-way), in the grooves' fat just
+    beyond the insertions and narrowing as they go (:data:`CORONARY_TAPER`). On points labelled
     background or epicardial fat only, whose labels they keep.
 
     Parameters
