@@ -28,7 +28,7 @@ along the septum than it is deep (:func:`rv_profile`), and that is greatest just
 tricuspid annulus and narrows to the RV apex (the triangle of a four-chamber view). The
 tricuspid annulus lies :data:`TRICUSPID_OFFSET_MM` apical of the mitral annulus (the base),
 and the RV apex short of the LV apex (:data:`RV_LENGTH`); its free wall moves towards the
-septum in systole. The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`), made
+septum in systole and thickens (:data:`RV_WALL_THICKENING`). The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`), made
 irregular by a few low-order bumps of their own (:meth:`HeartShape.atrium_radius`); the
 endocardial rim at the base is the mitral annulus.
 """
@@ -83,7 +83,7 @@ RV_SPAN = 1.55  # the free wall is an elliptical arc through the insertion point
                # the septum) is this many LV epicardial radii: a half-moon longer than it is deep, not a second circle
 RV_SKEW = 0.45  # the crescent is this much fuller towards the front (v) and thinner towards the back
 RV_RADIAL_SHORTENING = 0.15  # the free wall's systolic movement towards the septum, fraction of the reach
-RV_WALL_MM = 3.0
+RV_WALL_MM = 3.0  # the RV's free wall at ED
 RV_WALL_THICKENING = 0.4  # the RV's free wall thickens by this fraction from ED to ES
 RV_FAT_MM = 6.5  # fat over the RV free wall, in the middle of its patches (typical heart)
 APICAL_FAT_MM = 4.0  # the fat cap over the LV apex (typical heart)

@@ -5,7 +5,7 @@ contour; under the skin lies a subcutaneous fat layer of uneven thickness, then 
 chest wall muscles (pectorals in front, the thick paraspinal muscles either side of
 the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
-lies against the chest wall, and the anterior mediastinal fat round its front and behind
+lies against the chest wall, and the anterior mediastinal fat beside its front and behind
 the sternum), the vertebral body with the spinal canal behind it, and the descending
 aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
@@ -109,6 +109,7 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
 LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
+MEDIASTINUM_FLOOR = 0.3      # each half of the mediastinum keeps at least this fraction of the model's width
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
 GLAND_SD, GLAND_WAVELENGTH_MM, GLAND_WAVES = 1.5, (12.0, 35.0), 24  # the breasts' finer glandular lobes (in
                                                                     # units of their coarse lobules' sines)
@@ -338,14 +339,15 @@ class Chest:
         if self.shape is not None:
             # its two edges wander, each its own way (no plane cuts them straight)
             wander = self.shape.mediastinum(pt)
-            half_width = half_width * (1.0 + np.where(across > 0, wander[..., 0], wander[..., 1]))
+            half_width = half_width * np.clip(1.0 + np.where(across > 0, wander[..., 0], wander[..., 1]),
+                                              MEDIASTINUM_FLOOR, None)
             # and bulge in and out with the fat's lobules (neither edge a straight line in any plane)
             half_width = half_width + self.shape.lobules(pt)
         inside = np.flatnonzero(np.abs(across) < half_width)
         thorax_labels = np.full(len(xt), LUNG, np.uint8)
         thorax_labels[inside] = SOFT_TISSUE
-        # its fat fills the front of the mediastinum round the heart (which lies in it) and in front of the great
-        # vessels, back to about the heart's middle: no plane bounds it
+        # its fat fills the front of the mediastinum, beside and in front of the heart (drawn over the body, the heart
+        # overlaps the band's left edge) and of the great vessels, back to about the heart's middle: no plane bounds it
         fat_back = np.float32(self.heart_centre_lps[1])
         if self.shape is not None:
             fat_back = fat_back + self.shape.fat_back(pt[inside])
