@@ -852,8 +852,7 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
 
     def free_wall_mm(s):  # on u at 40 % depth, from the cavity's edge outwards (a fine line, not the grid)
         g = heart.surfaces(s)
-        w = np.full_like(line_u, g["base_w_mm"] - 0.4 * g["c_epi_mm"])
-        lab = heart.labels(np.stack([line_u, np.zeros_like(line_u), w], -1), s)
+        lab = sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - 0.4 * g["c_epi_mm"], s)
         return 0.05 * ((lab == anatomy.RV_WALL) & (line_u > line_u[lab == anatomy.RV_CAVITY].max())).sum()
 
     thickening_mm = anatomy.RV_WALL_MM * anatomy.RV_WALL_THICKENING
@@ -1322,7 +1321,7 @@ def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
         [mediastinum_mm(smooth, z) for z in heights])
 
 
-def test_the_anterior_mediastinal_fat_fills_round_the_heart_back_to_no_plane():
+def test_the_anterior_mediastinal_fat_fills_in_front_of_the_heart_back_to_no_plane():
     from cmrpipe.synth import body
 
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
