@@ -861,6 +861,38 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     assert thickening_mm - 0.1 <= free_wall_mm(1.0) - free_wall_mm(0.0) <= thickening_mm + 0.8
 
 
+def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_flattening():
+    """The endocardium is drawn in across the septum (``Perturbation.septal``), so the LV wall is thicker there
+    than on the free wall opposite, by about that fraction of the cavity's radius; the harmonics are taken
+    away here so that only the septal term differs between the two sides."""
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    drawn = make_subject(config, "ukb", 0)["heart"]
+    assert drawn.endo_delta.septal == subjects.SEPTAL_FLATTENING > 0
+    line_u = np.arange(-70.0, 70.0, 0.05)
+
+    def walls_mm(heart, s, xi=0.4):  # LV myocardium on u at depth xi: (septal side, free wall opposite)
+        g = heart.surfaces(s)
+        lab = sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - xi * g["c_epi_mm"], s)
+        myo = lab == anatomy.LV_MYO
+        return 0.05 * (myo & (line_u > 0)).sum(), 0.05 * (myo & (line_u < 0)).sum()
+
+    differences = {}
+    for septal in (subjects.SEPTAL_FLATTENING, 0.0):
+        smooth = dataclasses.replace(
+            drawn, endo_delta=dataclasses.replace(drawn.endo_delta, amp=(), slope=(), phase=(), septal=septal),
+            epi_delta=dataclasses.replace(drawn.epi_delta, amp=(), slope=(), phase=()))
+        for s in (0.0, 1.0):
+            g = smooth.surfaces(s)
+            xi_endo = 0.4 * g["c_epi_mm"] / g["c_endo_mm"]  # the plane's depth in the endocardium's long axis
+            septum, free = walls_mm(smooth, s)
+            # the epicardium is round: the difference is the septal share of the free wall's endocardial radius
+            expected = septal * float(smooth.endocardium_mm(g, -1.0, 0.0, xi_endo))
+            assert septum - free == pytest.approx(expected, abs=0.15)
+            differences[septal, s] = septum - free
+    assert differences[subjects.SEPTAL_FLATTENING, 0.0] > 1.2  # mm, at ED
+    assert abs(differences[0.0, 0.0]) < 0.15
+
+
 def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
     config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     heart = make_subject(config, "mesa", 0)["heart"]

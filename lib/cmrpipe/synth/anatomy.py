@@ -9,7 +9,8 @@ The LV is a truncated prolate ellipsoidal shell: at depth ``xi`` below the base
 endocardial radius is ``a * sqrt(1 - xi**2) * (1 + delta(theta, xi)) * taper(xi)``;
 the epicardium likewise with its own semi-axes. ``delta`` is a smooth random
 perturbation (circumferential harmonics whose amplitude varies with depth) that a
-low-order shape model cannot represent exactly; the taper narrows both surfaces
+low-order shape model cannot represent exactly, and the endocardium's is drawn in across
+the septum, so that the septum is thicker than the free wall; the taper narrows both surfaces
 towards the base, so the ventricle is widest about a third of the way down and the
 mitral annulus narrower than the cavity below it. Volumes follow in closed form up
 to one quadrature: ``V = a**2 * c * J(delta)`` with ``J = pi/3 * 2`` for no
@@ -95,10 +96,14 @@ _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 
 @dataclass(frozen=True)
 class Perturbation:
-    """Smooth radial perturbation ``delta(theta, xi) = sum_k amp_k (1 + slope_k xi) cos(k theta + phase_k)``.
+    """Smooth radial perturbation ``delta(theta, xi) = sum_k amp_k (1 + slope_k xi) cos(k theta + phase_k)
+    - septal * septum_weight(theta)``.
 
-    ``k`` runs from 1; amplitudes are fractions of the radius. ``basal_taper`` narrows the
-    surface towards the base and ``power`` sets its profile from the base to the apex (see
+    ``k`` runs from 1; amplitudes are fractions of the radius. ``septal`` draws the surface in
+    towards the axis across the septum, by that fraction of the radius in its middle (``theta``
+    0) and less towards the RV insertion points (:func:`septum_weight`): the endocardium's makes
+    the septum thicker and flatter than the free wall. ``basal_taper`` narrows the surface
+    towards the base and ``power`` sets its profile from the base to the apex (see
     :meth:`radius_factor`).
     """
 
@@ -107,6 +112,7 @@ class Perturbation:
     phase: tuple[float, ...] = ()
     basal_taper: float = 0.0
     power: float = 2.0
+    septal: float = 0.0
 
     def radius_factor(self, cos_t: np.ndarray, sin_t: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """The surface's radius over its radial semi-axis ``a`` at angle ``theta`` and depth ``xi``.
@@ -132,6 +138,8 @@ class Perturbation:
         for a, b, p in zip(self.amp, self.slope, self.phase):
             out += (a * (1.0 + b * xi)) * (ck * np.cos(p) - sk * np.sin(p))
             ck, sk = ck * cos_t - sk * sin_t, sk * cos_t + ck * sin_t
+        if self.septal:
+            out -= self.septal * septum_weight(cos_t)
         return out
 
     @classmethod
@@ -144,6 +152,13 @@ class Perturbation:
     def shape_integral(self) -> float:
         """``J = 1/2 int_0^1 int_0^2pi radius_factor^2 dtheta dxi`` (2 pi / 3 for a half ellipsoid)."""
         return _shape_integral(self)
+
+
+def septum_weight(cos_t: np.ndarray) -> np.ndarray:
+    """1 in the middle of the septum (``theta`` 0), falling smoothly (a smoothstep in ``cos theta``, flat
+    in the middle) to 0 at the RV insertion points (:data:`RV_HALF_ANGLE` either side) and beyond."""
+    x = np.clip((np.asarray(cos_t) - np.cos(RV_HALF_ANGLE)) / (1.0 - np.cos(RV_HALF_ANGLE)), 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
 
 
 TAPER_DEPTH = 0.45  # the basal taper fades out at this depth below the base (fraction of the long axis)

@@ -20,6 +20,8 @@ from cmrpipe.synth.anatomy import HeartShape, Perturbation
 ENDO_BASAL_TAPER = 0.27  # the endocardium at the base is this much narrower than the ellipsoid's equator
 LV_PROFILE_POWER = 2.5   # base-to-apex profile of both surfaces (2 would be an ellipsoid): a fuller, bullet-shaped LV
 EPI_BASAL_TAPER = 0.16   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
+SEPTAL_FLATTENING = 0.06  # the endocardium drawn in across the septum (fraction of its radius in the middle): the
+                          # septum about 1.7 mm thicker than the free wall at ED, and the cavity flatter there
 
 PLANTED_EFFECTS = {
     # risk factor -> change of the ED heart (lengths in mm, others fractions)
@@ -99,9 +101,9 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
-    a_endo = rng.normal(27.3, 1.6)
+    a_endo = rng.normal(27.7, 1.6)
     c_endo = rng.normal(84.0, 5.0)
-    wall = rng.normal(5.2, 0.5)
+    wall = rng.normal(5.0, 0.5)
     apex_wall = rng.normal(3.4, 0.4)
     radial, longitudinal = rng.normal(0.335, 0.04), rng.normal(0.12, 0.02)
     factors = {k: float(subject.get(k, 0)) for k in effects}
@@ -121,7 +123,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
         endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
-                                       power=LV_PROFILE_POWER),
+                                       power=LV_PROFILE_POWER, septal=SEPTAL_FLATTENING),
         epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
                                       power=LV_PROFILE_POWER),
         rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(5.5, 0.5), 4.6, 6.8)),
