@@ -126,7 +126,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
                                        power=LV_PROFILE_POWER, septal=SEPTAL_FLATTENING),
         epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
                                       power=LV_PROFILE_POWER),
-        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(5.5, 0.5), 4.6, 6.8)),
+        rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(6.3, 0.5), 5.4, 7.6)),
         fat_scale=epicardial_fat_scale(subject))
 
 
