@@ -1486,10 +1486,25 @@ def test_the_spine_has_waisted_bodies_domed_discs_and_arches_apart_between_level
         line = np.stack([x, np.full_like(x, spine_y(z_mm)), np.full_like(x, z_mm)], -1)
         return step * np.isin(chest.labels(line), (body.SPINE, body.RIB)).sum()
 
-    beside_end_plate = disc_z + 0.5 * body.DISC_FRACTION * pitch * (1 + body.DISC_DOMING) + body.END_PLATE_MM + 0.5
+    rim_z = disc_z + 0.5 * body.DISC_FRACTION * pitch  # where the disc's rim meets the body
+    beside_end_plate = rim_z + body.VERTEBRA_RIM_MM  # past the rounding of the body's edge
     narrower = 2 * body.VERTEBRA_WAIST * radius * (1 - np.sin(np.pi * (beside_end_plate - disc_z) / pitch))
     assert width(disc_z + 0.5 * pitch) == pytest.approx(width(beside_end_plate) - narrower, abs=0.5)
     assert width(disc_z + 0.5 * pitch) < width(beside_end_plate) - 0.5
+    # and its edges are rounded where it meets the disc (a quarter circle), not square: 0.5 mm from the rim
+    # it is narrower, side to side, by twice the quarter circle's inset there, less the waist's narrowing
+    # further in (the domed disc fills its middle, so the outer edges are measured)
+
+    def extent(z_mm):
+        line = np.stack([x, np.full_like(x, spine_y(z_mm)), np.full_like(x, z_mm)], -1)
+        bone = np.flatnonzero(np.isin(chest.labels(line), (body.SPINE, body.RIB)))
+        return step * (bone[-1] - bone[0] + 1)
+
+    inset = body.VERTEBRA_RIM_MM - np.sqrt(body.VERTEBRA_RIM_MM**2 - (body.VERTEBRA_RIM_MM - 0.5) ** 2)
+    assert inset > 1.5
+    waist_mm = 2 * body.VERTEBRA_WAIST * radius * (np.sin(np.pi * (beside_end_plate - disc_z) / pitch)
+                                                   - np.sin(np.pi * (rim_z + 0.5 - disc_z) / pitch))
+    assert extent(rim_z + 0.5) == pytest.approx(extent(beside_end_plate) - 2 * inset + waist_mm, abs=0.5)
     # the kyphosis: 120 mm above the heart the spine lies KYPHOSIS_MM further forwards
     y = np.arange(-50.0, 150.0, step)
 

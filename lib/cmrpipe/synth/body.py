@@ -11,7 +11,7 @@ aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on wh
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
 (left, its gas in front above a flat gas-fluid level, as the subject lies supine, a rounded
 bubble inside its wall) and the spleen (left, posterior). The thoracic spine curves
-(kyphosis); its vertebral bodies are waisted, with domed intervertebral discs between
+(kyphosis); its vertebral bodies are waisted, their edges rounded, with domed intervertebral discs between
 them, and each level's neural arch and spinous process lie behind the canal. The arms
 lie beside the chest (fat, muscle and the humerus), so that the body fills most of a
 cine field of view. Women's breasts lie on the front of the chest, over the heart (fat
@@ -69,6 +69,7 @@ VERTEBRA_PITCH_MM = 28.0     # head-foot distance between intervertebral discs
 DISC_FRACTION = 0.22         # fraction of the pitch taken by a disc, at its rim
 DISC_DOMING = 0.4            # and this fraction more in its middle (the end plates are concave)
 END_PLATE_MM = 1.0           # an end plate's cortex, between a disc and a vertebral body's marrow
+VERTEBRA_RIM_MM = 4.0        # a vertebral body's edges are rounded (a quarter circle of this radius) at each end plate
 VERTEBRA_WAIST = 0.08        # a vertebral body is this much narrower half way between its end plates
 KYPHOSIS_MM = 8.0            # the spine lies this much further forwards 120 mm above or below the heart
 ARCH_MM = 5.0                # the neural arch round the spinal canal: its thickness
@@ -398,7 +399,8 @@ class Chest:
     def _spine(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, spine_y: np.ndarray) -> None:
         """Write the vertebral column (its middle line at ``x`` = 0, ``y`` = ``spine_y``) into ``out`` in place.
 
-        Each vertebral body is marrow in a dark cortex, waisted between its end plates; the discs between
+        Each vertebral body is marrow in a dark cortex, waisted between its end plates and rounded at its
+        edges there (:data:`VERTEBRA_RIM_MM`); the discs between
         them bulge a little and are thickest in the middle (the end plates are concave, each a thin dark
         line). Behind the body the neural arch rings the spinal canal, and the spinous process runs back
         and down from it, each level's apart from the next (the intervertebral foramina beside the canal,
@@ -410,7 +412,10 @@ class Chest:
         disc_half_mm = 0.5 * DISC_FRACTION * VERTEBRA_PITCH_MM * (
             1.0 + DISC_DOMING * np.clip(1.0 - (dv / VERTEBRA_RADIUS_MM) ** 2, 0.0, 1.0))
         waist = 1.0 - VERTEBRA_WAIST * np.sin(np.pi * from_disc_mm / VERTEBRA_PITCH_MM)  # narrowest half way
-        radius = VERTEBRA_RADIUS_MM * waist
+        # its edges rounded where it meets the discs (a quarter circle from the disc's rim), not square corners
+        into_body_mm = np.clip(from_disc_mm - 0.5 * DISC_FRACTION * VERTEBRA_PITCH_MM, 0.0, VERTEBRA_RIM_MM)
+        rounding = VERTEBRA_RIM_MM - np.sqrt(VERTEBRA_RIM_MM**2 - (VERTEBRA_RIM_MM - into_body_mm) ** 2)
+        radius = VERTEBRA_RADIUS_MM * waist - rounding
         out[dv <= radius + 1.5] = RIB
         out[(dv <= radius) & (from_disc_mm > disc_half_mm + END_PLATE_MM)] = SPINE
         out[(dv <= VERTEBRA_RADIUS_MM + 1.5) & (from_disc_mm <= disc_half_mm)] = DISC

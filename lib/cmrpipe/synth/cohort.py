@@ -103,7 +103,9 @@ GENERATOR_VERSION = 18
 # ED in the middle of the septum; v17's wall was of one thickness all round bar the random harmonics), with the
 # population's mean ED cavity radius 27.7 mm (was 27.3) and free wall 5.0 mm (was 5.2), so that volumes and mass
 # stay near the reference ranges; papillary muscles of radius 6.3 mm on average (SD 0.5, 5.4-7.6; was 5.5,
-# 4.6-6.8), 10.5-11 mm across (equivalent diameter) at mid-ventricle at ED, where v17's were 9-10 mm
+# 4.6-6.8), 10.5-11 mm across (equivalent diameter) at mid-ventricle at ED, where v17's were 9-10 mm; the vertebral
+# bodies' edges rounded where they meet the discs (a quarter circle of 4 mm; v17's were square, and cut
+# obliquely by a short-axis plane showed as sharp-cornered diamonds)
 # v17: the anterior mediastinal fat fills the front of the mediastinum back to about the heart's middle, its back
 # wandering (SD 8 mm), and the mediastinum's edges bulge with its lobules (SD 2 mm) and wander more (SD 0.35 of its
 # half-width over 30-90 mm, was 0.25 over 40-120 mm; each half at least 0.3 of the model's width), its front narrowing in a curve (v16: fat in front of a coronal plane 0.45 of the chest's
