@@ -968,10 +968,10 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
                 assert (contact == 0) == (xi < 0.4 and s == 0.0)
                 if 0.4 < xi < 0.6:
                     # a knob, not a wedge: it meets the wall along less than its width (its equivalent diameter)
-                    width_mm = 0.25 * 2.0 * np.sqrt(muscle.sum() / np.pi)
-                    assert contact < 0.8 * width_mm / 0.25
+                    width_px = 2.0 * np.sqrt(muscle.sum() / np.pi)
+                    assert contact < 0.8 * width_px
                     if s == 0.0:  # 1-1.5 cm across in mid-ventricle at ED (14 mm here: papillary_mm 7.2)
-                        assert 10.0 < width_mm < 16.0
+                        assert 10.0 < 0.25 * width_px < 16.0
     lab = plane(0.5)
     fat = lab == anatomy.EPI_FAT
     assert (fat & touching(lab == anatomy.RV_WALL, 4)).sum() > 20  # fat in the interventricular grooves
