@@ -17,7 +17,7 @@ from cmrpipe.paths import PARAMS_DIR
 def smoke_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chain")
     data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
-    data.update(runs_dir=str(tmp / "runs"), n_subjects=12)
+    data.update(runs_dir=str(tmp / "runs"), n_subjects=8)
     path = tmp / "smoke.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     outcomes = runner.run_chapters(path, ["00b", "01"], book_dir=tmp / "book", progress=False)
@@ -28,8 +28,8 @@ def test_chapters_run_and_write_their_summary_keys(smoke_run):
     params, outcomes = smoke_run
     assert [(o.chapter.id, o.status) for o in outcomes] == [("00b", "ran"), ("01", "ran")]
     summary = json.loads((params.run_dir / "results" / "summary.json").read_text())
-    assert summary["prep.n_subjects"] == 24
-    assert summary["prep.n_excluded"] == 7 and summary["prep.n_included"] == 17  # the 7 planted faults
+    assert summary["prep.n_subjects"] == 16
+    assert summary["prep.n_excluded"] == 7 and summary["prep.n_included"] == 9  # the 7 planted faults
 
 
 def test_data_preparation_finds_every_planted_fault_and_reads_the_truth(smoke_run):
