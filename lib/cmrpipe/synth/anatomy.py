@@ -29,9 +29,9 @@ along the septum than it is deep (:func:`rv_profile`), and that is greatest just
 tricuspid annulus and narrows to the RV apex (the triangle of a four-chamber view). The
 tricuspid annulus lies :data:`TRICUSPID_OFFSET_MM` apical of the mitral annulus (the base),
 and the RV apex short of the LV apex (:data:`RV_LENGTH`); its free wall moves towards the
-septum in systole and thickens (:data:`RV_WALL_THICKENING`). The atria are ellipsoids over the annuli (:meth:`HeartShape.atria`), made
-irregular by a few low-order bumps of their own (:meth:`HeartShape.atrium_radius`); the
-endocardial rim at the base is the mitral annulus.
+septum in systole and thickens (:data:`RV_WALL_THICKENING`). The atria are ellipsoids over
+the annuli (:meth:`HeartShape.atria`), made irregular by a few low-order bumps of their own
+(:meth:`HeartShape.atrium_radius`); the endocardial rim at the base is the mitral annulus.
 """
 
 from __future__ import annotations

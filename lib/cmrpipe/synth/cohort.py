@@ -108,9 +108,10 @@ GENERATOR_VERSION = 18
 # obliquely by a short-axis plane showed as sharp-cornered diamonds)
 # v17: the anterior mediastinal fat fills the front of the mediastinum back to about the heart's middle, its back
 # wandering (SD 8 mm), and the mediastinum's edges bulge with its lobules (SD 2 mm) and wander more (SD 0.35 of its
-# half-width over 30-90 mm, was 0.25 over 40-120 mm; each half at least 0.3 of the model's width), its front narrowing in a curve (v16: fat in front of a coronal plane 0.45 of the chest's
-# half-depth ahead of its middle, which showed beside the heart as a bright block with straight sides over grey
-# tissue, and a triangle behind the sternum); the anterior and posterior descending coronary arteries drawn in
+# half-width over 30-90 mm, was 0.25 over 40-120 mm; each half at least 0.3 of the model's width), its front
+# narrowing in a curve (v16: fat in front of a coronal plane 0.45 of the chest's half-depth ahead of its middle,
+# which showed beside the heart as a bright block with straight sides over grey tissue, and a triangle behind the
+# sternum); the anterior and posterior descending coronary arteries drawn in
 # the grooves' fat just beyond the RV's insertions, narrowing towards their ends (v16 placed them at the
 # insertions themselves, inside the RV's wall, so that they were never seen); the RV's free wall thickening in
 # systole by 40 % (v16: 3 mm at every phase, a hairline that never thickened)
