@@ -22,6 +22,13 @@ def sax_labels(heart, uu, vv, w, s):
     return heart.labels(np.stack([uu, vv, np.full_like(uu, w)], -1), s)
 
 
+def u_line_labels(heart, line_u, s, xi=0.4):
+    """The heart's labels along ``u`` (points ``line_u``, mm; ``v`` 0) at depth ``xi`` of the epicardial long axis
+    below the base, contraction ``s``: through the septum (``u`` > 0) and the free wall opposite."""
+    g = heart.surfaces(s)
+    return sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - xi * g["c_epi_mm"], s)
+
+
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("cohort")
@@ -851,8 +858,7 @@ def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_
     line_u = np.arange(0.0, 110.0, 0.05)
 
     def free_wall_mm(s):  # on u at 40 % depth, from the cavity's edge outwards (a fine line, not the grid)
-        g = heart.surfaces(s)
-        lab = sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - 0.4 * g["c_epi_mm"], s)
+        lab = u_line_labels(heart, line_u, s)
         return 0.05 * ((lab == anatomy.RV_WALL) & (line_u > line_u[lab == anatomy.RV_CAVITY].max())).sum()
 
     thickening_mm = anatomy.RV_WALL_MM * anatomy.RV_WALL_THICKENING
@@ -870,10 +876,8 @@ def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_fla
     assert drawn.endo_delta.septal == subjects.SEPTAL_FLATTENING > 0
     line_u = np.arange(-70.0, 70.0, 0.05)
 
-    def walls_mm(heart, s, xi=0.4):  # LV myocardium on u at depth xi: (septal side, free wall opposite)
-        g = heart.surfaces(s)
-        lab = sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - xi * g["c_epi_mm"], s)
-        myo = lab == anatomy.LV_MYO
+    def walls_mm(heart, s):  # LV myocardium on u at 40 % depth: (septal side, free wall opposite)
+        myo = u_line_labels(heart, line_u, s) == anatomy.LV_MYO
         return 0.05 * (myo & (line_u > 0)).sum(), 0.05 * (myo & (line_u < 0)).sum()
 
     differences = {}
@@ -1482,9 +1486,12 @@ def test_the_spine_has_waisted_bodies_domed_discs_and_arches_apart_between_level
     # the body is narrower half way between its end plates than beside them (x across it, at its centre line)
     x = np.arange(-30.0, 30.0, step)
 
-    def width(z_mm):
+    def bone_across(z_mm):  # vertebral body (marrow or cortex) along x through the spine's middle at height z_mm
         line = np.stack([x, np.full_like(x, spine_y(z_mm)), np.full_like(x, z_mm)], -1)
-        return step * np.isin(chest.labels(line), (body.SPINE, body.RIB)).sum()
+        return np.isin(chest.labels(line), (body.SPINE, body.RIB))
+
+    def width(z_mm):
+        return step * bone_across(z_mm).sum()
 
     rim_z = disc_z + 0.5 * body.DISC_FRACTION * pitch  # where the disc's rim meets the body
     beside_end_plate = rim_z + body.VERTEBRA_RIM_MM  # past the rounding of the body's edge
@@ -1496,8 +1503,7 @@ def test_the_spine_has_waisted_bodies_domed_discs_and_arches_apart_between_level
     # further in (the domed disc fills its middle, so the outer edges are measured)
 
     def extent(z_mm):
-        line = np.stack([x, np.full_like(x, spine_y(z_mm)), np.full_like(x, z_mm)], -1)
-        bone = np.flatnonzero(np.isin(chest.labels(line), (body.SPINE, body.RIB)))
+        bone = np.flatnonzero(bone_across(z_mm))
         return step * (bone[-1] - bone[0] + 1)
 
     inset = body.VERTEBRA_RIM_MM - np.sqrt(body.VERTEBRA_RIM_MM**2 - (body.VERTEBRA_RIM_MM - 0.5) ** 2)
