@@ -73,6 +73,65 @@ def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
     assert es["lv_cavity_ml"] < 0.7 * ed["lv_cavity_ml"]
 
 
+def test_an_oval_section_has_its_long_axis_at_its_angle_and_the_shape_integral_of_its_closed_form():
+    oval = anatomy.Perturbation(ellipse=0.06, ellipse_angle=0.5)
+    theta = np.linspace(0.0, 2 * np.pi, 3600, endpoint=False)
+    r = oval.radius_factor(np.cos(theta), np.sin(theta), np.zeros_like(theta))
+    assert np.mod(theta[np.argmax(r)], np.pi) == pytest.approx(0.5, abs=2e-3)
+    assert r.min() / r.max() == pytest.approx(0.94 / 1.06, rel=1e-6)
+    # 1/2 int int (1 - xi**2) (1 + e cos 2 (theta - angle))**2 = 2 pi / 3 (1 + e**2 / 2)
+    assert oval.shape_integral() == pytest.approx(2 * np.pi / 3 * (1 + 0.06**2 / 2), rel=1e-4)
+    ovals = np.array([anatomy.random_oval(np.random.default_rng(seed)) for seed in range(300)])
+    mean, sd, low, high = anatomy.LV_OVAL
+    assert ovals[:, 0].mean() == pytest.approx(mean, abs=0.004) and ovals[:, 0].std() > 0.7 * sd
+    assert ovals[:, 0].min() >= low and ovals[:, 0].max() <= high
+    assert ovals[:, 1].min() < 0.3 and ovals[:, 1].max() > np.pi - 0.3  # every direction
+
+
+def test_a_bent_heart_keeps_its_volumes_and_its_apex_lies_off_the_axis_by_the_bend(rng):
+    from cmrpipe.synth import render
+
+    heart = subjects.heart_for(subjects.draw_subject(rng, "ukb"), rng)
+    heart = dataclasses.replace(heart, **{k: dataclasses.replace(getattr(heart, k), ellipse=0.06, ellipse_angle=1.0)
+                                          for k in ("endo_delta", "epi_delta")})
+    height = heart.surfaces(0.0)["base_w_mm"]
+    straight = render.Pose.random(np.random.default_rng(3))
+    bent = dataclasses.replace(straight, bend_mm=(-9.0, 4.0), bend_height_mm=height)
+    points = rng.uniform(-60.0, 120.0, (50, 3))
+    assert np.allclose(bent.to_hrt(bent.to_lps(points)), points)
+    assert np.allclose(bent.bend(np.array([height, 0.5 * height, 0.0, -5.0])),
+                       [[0.0, 0.0], [-2.25, 1.0], [-9.0, 4.0], [-9.0, 4.0]])
+    assert np.allclose(bent.moved([1.0, 2.0, 3.0]).bend_mm, bent.bend_mm)
+    # voxelised in the patient frame (a grid along the straight pose's axes), the bent heart holds the volumes
+    spacing = 0.6
+    g = heart.surfaces(0.0)
+    r = g["a_epi_mm"] * 1.3 + 10.0
+    axis = np.arange(-r, r, spacing) + spacing / 2
+    w = np.arange(-1.0, g["base_w_mm"] + 1.0, spacing) + spacing / 2
+    grid = straight.to_lps(np.stack(np.meshgrid(axis, axis, w, indexing="ij"), -1))
+    voxel_ml = spacing**3 / 1000
+    labels = heart.labels(bent.to_hrt(grid), 0.0)
+    exact = heart.volumes_ml(0.0)
+    assert np.isin(labels, anatomy.LV_BLOOD_POOL).sum() * voxel_ml == pytest.approx(exact["lv_cavity_ml"], rel=0.02)
+    assert (labels == anatomy.LV_MYO).sum() * voxel_ml == pytest.approx(exact["lv_myo_ml"], rel=0.02)
+    # each section's middle lies off the straight axis by the bend at its height: a tenth of it near the base,
+    # most of it near the apex
+    for k in (int(0.7 * len(w)), int(0.15 * len(w))):
+        uu, vv = np.meshgrid(axis, axis, indexing="ij")
+        lv = np.isin(labels[:, :, k], (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
+        lv_straight = np.isin(heart.labels(np.stack([uu, vv, np.full_like(uu, w[k])], -1), 0.0),
+                              (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
+        moved = np.array([uu[lv].mean() - uu[lv_straight].mean(), vv[lv].mean() - vv[lv_straight].mean()])
+        assert moved == pytest.approx(bent.bend(w[k]), abs=0.1)
+        assert lv.sum() == pytest.approx(lv_straight.sum(), rel=0.005)  # the same section, moved on the grid
+    bends = np.array([anatomy.random_apex_bend(np.random.default_rng(seed)) for seed in range(300)])
+    size = np.hypot(*bends.T)
+    mean, sd, low, high = anatomy.APEX_BEND_MM
+    assert size.mean() == pytest.approx(mean, abs=0.6) and size.std() > 0.7 * sd
+    assert size.min() >= low - 1e-9 and size.max() <= high + 1e-9
+    assert (bends[:, 0] < -0.3 * size).all() and (bends[:, 1] > 0).any() and (bends[:, 1] < 0).any()
+
+
 def test_cycle_contraction_ed_first_es_at_max():
     s = anatomy.cycle_contraction(50)
     assert s[0] == 0.0 and s.argmax() == 18 and s.max() == pytest.approx(1.0)
@@ -750,6 +809,12 @@ def test_planes_are_displayed_as_a_scanner_shows_them(protocol_name):
                 assert render.ANTERIOR @ down < -0.5 and render.LEFT @ right > 0.5
             else:  # like a sagittal image: head up, back on the right
                 assert render.SUPERIOR @ down < -0.5 and render.POSTERIOR @ right > 0.3
+        # both long-axis planes planned through the apex, off the straight axis (the heart is bent), and the
+        # middle of the mitral annulus at ED
+        apex, base = pose.to_lps(np.zeros(3)), pose.on_axis_lps(heart.surfaces(0.0)["base_w_mm"])
+        assert np.hypot(*pose.bend_mm) >= anatomy.APEX_BEND_MM[2]
+        for plane in (views["lax_4ch"], views["lax_2ch"]):
+            assert np.abs((np.array([apex, base]) - plane.position_lps) @ plane.normal).max() < 1e-6
         # the 4CH apex points up and to the right, the 2CH apex down and to the left
         apex_to_base = pose.axes_lps[:, 2]
         four, two = views["lax_4ch"], views["lax_2ch"]

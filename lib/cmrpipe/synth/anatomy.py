@@ -40,6 +40,7 @@ import functools
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.optimize import brentq
 
 # tissue labels of the synthetic anatomy (label maps use these codes)
 BACKGROUND, LV_CAVITY, LV_MYO, RV_CAVITY, RV_WALL, LA_CAVITY, EPI_FAT, PAPILLARY, RA_CAVITY = range(9)
@@ -97,12 +98,14 @@ _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
 @dataclass(frozen=True)
 class Perturbation:
     """Smooth radial perturbation ``delta(theta, xi) = sum_k amp_k (1 + slope_k xi) cos(k theta + phase_k)
-    - septal * septum_weight(theta)``.
+    - septal * septum_weight(theta) + ellipse * cos(2 (theta - ellipse_angle))``.
 
     ``k`` runs from 1; amplitudes are fractions of the radius. ``septal`` draws the surface in
     towards the axis across the septum, by that fraction of the radius in its middle (``theta``
     0) and less towards the RV insertion points (:func:`septum_weight`): the endocardium's makes
-    the septum thicker and flatter than the free wall. ``basal_taper`` narrows the surface
+    the septum thicker and flatter than the free wall. ``ellipse`` makes the sections oval, their long
+    axis at ``ellipse_angle`` (radians from ``u``), the same at every depth: given to both surfaces
+    alike, it shapes the ventricle, not its wall. ``basal_taper`` narrows the surface
     towards the base and ``power`` sets its profile from the base to the apex (see
     :meth:`radius_factor`).
     """
@@ -113,6 +116,8 @@ class Perturbation:
     basal_taper: float = 0.0
     power: float = 2.0
     septal: float = 0.0
+    ellipse: float = 0.0
+    ellipse_angle: float = 0.0
 
     def radius_factor(self, cos_t: np.ndarray, sin_t: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """The surface's radius over its radial semi-axis ``a`` at angle ``theta`` and depth ``xi``.
@@ -140,6 +145,9 @@ class Perturbation:
             ck, sk = ck * cos_t - sk * sin_t, sk * cos_t + ck * sin_t
         if self.septal:
             out -= self.septal * septum_weight(cos_t)
+        if self.ellipse:
+            a = 2.0 * self.ellipse_angle
+            out += self.ellipse * ((cos_t * cos_t - sin_t * sin_t) * np.cos(a) + 2.0 * sin_t * cos_t * np.sin(a))
         return out
 
     @classmethod
@@ -513,7 +521,7 @@ class HeartShape:
 
     # ---- landmarks -----------------------------------------------------------------------
 
-    def mitral_hinges_hrt(self, s: float, plane_theta: float) -> np.ndarray:
+    def mitral_hinges_hrt(self, s: float, plane_theta: float, normal_hrt=None, through_hrt=None) -> np.ndarray:
         """The two mitral annulus (hinge) points where a long-axis plane cuts the base ring.
 
         Parameters
@@ -521,18 +529,36 @@ class HeartShape:
         s : float
             Contraction.
         plane_theta : float
-            Angle (rad, about the long axis, from ``u``) of the long-axis plane.
+            Angle (rad, about the long axis, from ``u``) of the long-axis plane: the plane through the
+            axis along that direction, or, given ``normal_hrt`` and ``through_hrt`` (the plane's
+            normal and a point on it, heart frame), the side of the ring of the first point.
 
         Returns
         -------
         (2, 3) float array
-            Points in the heart frame, mm: at ``plane_theta`` and ``plane_theta + pi``.
+            Points in the heart frame, mm: nearest ``plane_theta``, then nearest ``plane_theta + pi``.
         """
         g = self.surfaces(s)
+        base = g["base_w_mm"]
+        if normal_hrt is None:
+            normal_hrt, through_hrt = (-np.sin(plane_theta), np.cos(plane_theta), 0.0), (0.0, 0.0, base)
+        n, p0 = np.asarray(normal_hrt, float), np.asarray(through_hrt, float)
+
+        def ring(phi):
+            r = self.annulus_mm(g, np.cos(phi), np.sin(phi))
+            return np.stack([r * np.cos(phi), r * np.sin(phi), np.full_like(r, base)], -1)
+
+        def off_plane(phi):
+            return float((ring(np.atleast_1d(phi))[0] - p0) @ n)
+
+        # the plane crosses the ring twice: bracket each crossing on a fine grid and solve
+        phi = plane_theta + (np.arange(1440) + 0.5) * (2.0 * np.pi / 1440) - 0.5 * np.pi
+        side = (ring(phi) - p0) @ n
         pts = []
-        for th in (plane_theta, plane_theta + np.pi):
-            r = float(self.annulus_mm(g, np.cos(th), np.sin(th)))
-            pts.append([r * np.cos(th), r * np.sin(th), g["base_w_mm"]])
+        for target in (plane_theta, plane_theta + np.pi):
+            k = np.flatnonzero(np.sign(side[:-1]) != np.sign(side[1:]))
+            k = k[np.argmin(np.abs(phi[k] - target))]
+            pts.append(ring(np.atleast_1d(brentq(off_plane, phi[k], phi[k + 1], xtol=1e-14)))[0])
         return np.array(pts)
 
     def contour_hrt(self, s: float, w: float, surface: str, n_points: int = 64) -> np.ndarray | None:
@@ -646,6 +672,30 @@ def random_papillaries(rng: np.random.Generator) -> tuple:
             heads, size = (-PAPILLARY_BIFID_APART, PAPILLARY_BIFID_APART), size * PAPILLARY_BIFID_SIZE
         muscles += [(angle + d, size, PAPILLARY_TOP + jitter(PAPILLARY_TOP_SD)) for d in heads]
     return tuple(muscles)
+
+
+LV_OVAL = (0.045, 0.015, 0.015, 0.08)  # the LV's sections' ovality (Perturbation.ellipse): mean, SD, range; 0.045
+                                        # makes the short diameter 0.91 of the long
+APEX_BEND_MM = (9.0, 3.0, 3.0, 15.0)  # how far the LV's apex lies off the straight axis through the base: mean,
+                                      # SD, range (Pose.bend_mm)
+APEX_BEND_ANGLE_SD = 0.6  # its direction about the axis: away from the RV (angle pi from u) give or take this (rad)
+
+
+def random_oval(rng: np.random.Generator) -> tuple[float, float]:
+    """One LV's ovality and the direction of its sections' long axis (radians from ``u``), for both surfaces'
+    :attr:`Perturbation.ellipse` and :attr:`Perturbation.ellipse_angle`."""
+    mean, sd, low, high = LV_OVAL
+    return float(np.clip(rng.normal(mean, sd), low, high)), float(rng.uniform(0.0, np.pi))
+
+
+def random_apex_bend(rng: np.random.Generator) -> tuple[float, float]:
+    """Where one LV's apex lies off the straight axis through the base, ``(u, v)`` mm (a pose's
+    ``bend_mm``): a curved ventricle, its apex turned away from the RV, towards the free wall."""
+    mean, sd, low, high = APEX_BEND_MM
+    size = float(np.clip(rng.normal(mean, sd), low, high))
+    angle = np.pi + float(np.clip(rng.normal(0.0, APEX_BEND_ANGLE_SD), -2.0 * APEX_BEND_ANGLE_SD,
+                                  2.0 * APEX_BEND_ANGLE_SD))
+    return size * float(np.cos(angle)), size * float(np.sin(angle))
 
 
 def ellipsoid_radius(u: np.ndarray, v: np.ndarray, w: np.ndarray, centre, semi_axes) -> np.ndarray:

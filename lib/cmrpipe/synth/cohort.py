@@ -58,6 +58,7 @@ LOOK_STREAM = 4  # the fourth seed word of a subject's image-detail generator
 ATRIA_STREAM = 5  # and of its atria's shape (a stream of its own, so that every other draw stays as it was)
 BODY_STREAM = 6  # and of its body's own shape (likewise)
 PAPILLARY_STREAM = 7  # and of its papillary muscles' places, sizes and heads (likewise)
+CURVE_STREAM = 8  # and of its LV's ovality and the bend of its axis (likewise)
 
 
 TRUTH_README = """# Truth of a synthetic cohort (written by cmrpipe.synth)
@@ -78,7 +79,9 @@ factor, parameter, size, note: how each risk factor changed the heart.
 
 ## truth/<key>.h5, one file per subject
 attrs: key, protocol, n_frames, es_frame, pixel_spacing_mm (rows, cols), the measures above, heart (JSON of the shape),
-  pose_axes_lps (columns u, v, w of the heart frame), pose_apex_lps.
+  pose_axes_lps (columns u, v, w of the heart frame), pose_apex_lps, pose_bend_mm and pose_bend_height_mm
+  (the heart's axis curves: the plane across it at height w above the apex is moved by pose_bend_mm,
+  along u and v, times (1 - w / pose_bend_height_mm)**2, clipped to 0-1).
 <view>/labels (frames, rows, cols) uint8, for view sax_01.. (base to apex), lax_2ch, lax_4ch:
   tissue label at each pixel centre, mid-slice, where it appears in the image (breath-hold
   shift included): 0 none, 1 LV cavity, 2 LV myocardium, 3 RV cavity, 4 RV wall,
@@ -98,7 +101,12 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 18
+GENERATOR_VERSION = 19
+# v19: the LV's sections oval (the short diameter about 0.91 of the long, 0.85-0.97, at a random angle, the same
+# for both surfaces and at every depth; v18's were round bar the small random harmonics) and its axis curved, the
+# apex 9 mm (SD 3, 3-15) off the straight axis through the base, away from the RV (each plane across the axis
+# moved as the square of its depth below the ES base: volumes unchanged); v18 drew a straight ventricle whose apex
+# lay on its axis
 # v18: the septum thicker than the free wall (the endocardium drawn in across it by 0.06 of its radius, 1.75 mm at
 # ED in the middle of the septum; v17's wall was of one thickness all round bar the random harmonics), with the
 # population's mean ED cavity radius 27.7 mm (was 27.3) and free wall 5.0 mm (was 5.2), so that volumes and mass
@@ -303,7 +311,13 @@ def make_subject(config: SynthConfig, protocol_name: str, index: int) -> dict:
     papillary_rng = np.random.default_rng(seed + [PAPILLARY_STREAM])
     heart = dataclasses.replace(heart, atrial_bumps=anatomy.random_atrial_bumps(atria_rng),
                                 papillaries=anatomy.random_papillaries(papillary_rng))
-    pose = render.Pose.random(rng)
+    curve_rng = np.random.default_rng(seed + [CURVE_STREAM])
+    oval, oval_angle = anatomy.random_oval(curve_rng)
+    heart = dataclasses.replace(heart, **{name: dataclasses.replace(getattr(heart, name), ellipse=oval,
+                                                                    ellipse_angle=oval_angle)
+                                          for name in ("endo_delta", "epi_delta")})
+    pose = dataclasses.replace(render.Pose.random(rng), bend_mm=anatomy.random_apex_bend(curve_rng),
+                               bend_height_mm=heart.surfaces(1.0)["base_w_mm"])
     centre = pose.to_lps(np.array([0.0, 0.0, 0.5 * heart.surfaces(0.0)["base_w_mm"]]))
     chest = Chest(half_width_mm=float(rng.normal(165, 12)), half_depth_mm=float(rng.normal(112, 9)),
                   fat_mm=float(np.clip(rng.normal(12, 4), 4, 30)), diaphragm_z_mm=float(pose.apex_lps[2] - 4.0),
@@ -493,7 +507,8 @@ def write_subject(config: SynthConfig, protocol_name: str, index: int, out_dir: 
         measures = _measures(heart, s["info"], float(contraction[es_frame]))
         h5.attrs.update(key=key, protocol=protocol_name, n_frames=prot.n_frames, es_frame=es_frame,
                         pixel_spacing_mm=s["pixel_spacing_mm"], heart=json.dumps(dataclasses.asdict(heart)),
-                        pose_axes_lps=pose.axes_lps, pose_apex_lps=pose.apex_lps, **measures)
+                        pose_axes_lps=pose.axes_lps, pose_apex_lps=pose.apex_lps, pose_bend_mm=pose.bend_mm,
+                        pose_bend_height_mm=pose.bend_height_mm, **measures)
     os.replace(tmp_truth, truth_path)
     files += writer.close()
     files.append(truth_path)
@@ -566,7 +581,10 @@ def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: 
     found = {}
     for name, theta in (("lax_4ch", 0.0), ("lax_2ch", np.pi / 2)):
         view = views[name]
-        lps = np.stack([pose.to_lps(heart.mitral_hinges_hrt(float(c), theta)) for c in contraction])
+        # the plane in the heart frame: the annulus lies above the bend (Pose), where the frame is rigid
+        normal = np.asarray(view.plane.normal) @ pose.axes_lps
+        through = (np.asarray(view.plane.position_lps) - pose.apex_lps) @ pose.axes_lps
+        lps = np.stack([pose.to_lps(heart.mitral_hinges_hrt(float(c), theta, normal, through)) for c in contraction])
         group.create_dataset(f"mitral_{name[-3:]}_lps", data=lps)
         group.create_dataset(f"mitral_{name[-3:]}_rc", data=_to_rc(lps + view.shift_lps, view))
         found[f"mitral_{name[-3:]}_rc"] = group[f"mitral_{name[-3:]}_rc"][:]

@@ -20,7 +20,7 @@ scanner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,25 +41,50 @@ BLOOD_LABELS = (LV_CAVITY, RV_CAVITY, LA_CAVITY, RA_CAVITY)
 
 @dataclass(frozen=True)
 class Pose:
-    """Heart frame -> patient frame: ``p_lps = axes_lps @ p_hrt + apex_lps``.
+    """Heart frame -> patient frame: ``p_lps = axes_lps @ bent(p_hrt) + apex_lps``.
 
-    ``axes_lps`` holds the heart frame's ``u``, ``v``, ``w`` unit vectors as columns.
+    ``axes_lps`` holds the heart frame's ``u``, ``v``, ``w`` unit vectors as columns. The
+    heart is drawn about a straight long axis ``w``; ``bent`` curves that axis towards its
+    apex: each plane across it (height ``w``) is moved, unturned, by ``bend_mm`` (along ``u``
+    and ``v``) times ``(1 - w / bend_height_mm)**2``, nothing at ``bend_height_mm`` (the base
+    at ES, so that the mitral annulus is never moved) and above, all of ``bend_mm`` at the apex (``w`` 0) and below. Moving each plane leaves
+    its sections' areas, and so every volume, as they were; the short-axis planes (across
+    ``w``) cut the same sections, moved.
     """
 
     axes_lps: np.ndarray
     apex_lps: np.ndarray
+    bend_mm: tuple[float, float] = (0.0, 0.0)
+    bend_height_mm: float = 0.0
+
+    def bend(self, w: np.ndarray) -> np.ndarray:
+        """The ``(u, v)`` displacement (mm) of the planes at heights ``w``, shape ``w.shape + (2,)``."""
+        w = np.asarray(w, float)
+        if not self.bend_height_mm:
+            return np.zeros(w.shape + (2,))
+        along = np.clip(1.0 - w / self.bend_height_mm, 0.0, 1.0) ** 2
+        return along[..., None] * np.asarray(self.bend_mm, float)
 
     def to_lps(self, points_hrt: np.ndarray) -> np.ndarray:
         """Heart-frame points (mm) to LPS (mm)."""
-        return np.asarray(points_hrt) @ self.axes_lps.T + self.apex_lps
+        p = np.array(points_hrt, float)
+        p[..., :2] += self.bend(p[..., 2])
+        return p @ self.axes_lps.T + self.apex_lps
 
     def to_hrt(self, points_lps: np.ndarray) -> np.ndarray:
         """LPS points (mm) to the heart frame (mm)."""
-        return (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
+        p = (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
+        p[..., :2] -= self.bend(p[..., 2])
+        return p
+
+    def on_axis_lps(self, w: float) -> np.ndarray:
+        """The point (LPS, mm) at height ``w`` on the straight axis through the base, where the planes are
+        planned: parallel short-axis planes centred on one line, long-axis planes through it."""
+        return self.apex_lps + w * self.axes_lps[:, 2]
 
     def moved(self, offset_lps) -> "Pose":
-        """The same orientation with the heart moved by ``offset_lps`` (mm)."""
-        return Pose(self.axes_lps, self.apex_lps + np.asarray(offset_lps, float))
+        """The same orientation (and bend) with the heart moved by ``offset_lps`` (mm)."""
+        return replace(self, apex_lps=self.apex_lps + np.asarray(offset_lps, float))
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "Pose":
@@ -109,7 +134,7 @@ def sax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_
     along_row = -(np.sin(phi) * u + np.sin(phi - np.pi / 2) * v)   # down the image
     views = []
     for k in range(n):
-        centre = pose.to_lps(np.array([0.0, 0.0, base_w + 0.5 * pitch - k * pitch]))
+        centre = pose.on_axis_lps(base_w + 0.5 * pitch - k * pitch)
         plane = ImagePlane.centred(centre + _fov_offset(pose, w), along_col, along_row, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.thickness_mm)
         views.append(View(f"sax_{k + 1:02d}", plane, _shift(plane, rng, shift_sd_mm)))
@@ -123,7 +148,9 @@ def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_
                rng: np.random.Generator, shift_sd_mm: float = 2.0) -> list[View]:
     """The 4CH plane (contains the long axis and the RV direction) and the 2CH plane (perpendicular).
 
-    Each is displayed in the conventions of a standard plane, as scanners show oblique
+    Both are planned, as operators plan them, through the apex (off the straight axis where the
+    heart is bent: :class:`Pose`) and the middle of the mitral annulus at ED: they contain the
+    line between the two, the 4CH the RV direction ``u`` nearly and the 2CH ``v``. Each is displayed in the conventions of a standard plane, as scanners show oblique
     planes: the 4CH like a transverse image, with the anterior side at the top and the
     patient's left on the image's right, so the apex points up and to the right and the
     atria lie below; the 2CH like a sagittal image, with the head at the top and the
@@ -131,9 +158,12 @@ def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_
     """
     base_w = heart.surfaces(0.0)["base_w_mm"]
     u, v, w = pose.axes_lps.T
-    centre = pose.to_lps(np.array([0.0, 0.0, 0.55 * base_w]))
+    apex, base = pose.to_lps(np.zeros(3)), pose.on_axis_lps(base_w)
+    long_axis = (base - apex) / np.linalg.norm(base - apex)
+    centre = apex + 0.55 * (base - apex)
     views = []
-    for name, normal, up, right in (("lax_4ch", v, ANTERIOR, LEFT), ("lax_2ch", u, SUPERIOR, POSTERIOR)):
+    for name, across, up, right in (("lax_4ch", v, ANTERIOR, LEFT), ("lax_2ch", u, SUPERIOR, POSTERIOR)):
+        normal = across - long_axis * (across @ long_axis)
         along_col, along_row = display_axes(normal, up, right)
         plane = ImagePlane.centred(centre + _fov_offset(pose, normal), along_col, along_row, pixel_spacing_mm,
                                    protocol.rows, protocol.cols, protocol.lax_thickness_mm)
