@@ -1148,6 +1148,27 @@ def test_ribs_have_marrow_inside_a_dark_cortex():
         assert (along[np.arange(len(along)), leaves - 1] == body.RIB).all()
 
 
+def test_ssfp_contrast_follows_the_balanced_steady_state_signal():
+    from cmrpipe.synth import body
+    from cmrpipe.synth.protocols import protocol
+
+    # balanced SSFP with TR << T1, T2: signal = PD sin(a) / (1 - cos(a) + (1 + cos(a)) T1 / T2); 1.5 T relaxation
+    # times (ms) and proton densities (approximate) of blood, myocardium, liver and skeletal muscle; flip angle 80
+    a = np.radians(80.0)
+
+    def signal(t1, t2, pd):
+        return pd * np.sin(a) / (1 - np.cos(a) + (1 + np.cos(a)) * t1 / t2)
+
+    ukb = protocol("ukb")
+    table = {**ukb.heart_intensity, **{("body", k): v for k, v in ukb.body_intensity.items()}}
+    myo = signal(950, 50, 0.8)
+    for label, (t1, t2, pd) in {anatomy.LV_CAVITY: (1550, 250, 0.95), ("body", body.LIVER): (580, 45, 0.7),
+                                ("body", body.MUSCLE): (1000, 35, 0.8)}.items():
+        assert table[label] / table[anatomy.LV_MYO] == pytest.approx(signal(t1, t2, pd) / myo, rel=0.15)
+    assert table[anatomy.RV_WALL] == table[anatomy.LV_MYO]
+    assert table[anatomy.LV_MYO] > 3.5 * table[("body", body.LUNG)]  # the wall stands out against the lung
+
+
 def test_ssfp_bands_lie_away_from_the_shimmed_heart():
     from cmrpipe.synth import render
 
