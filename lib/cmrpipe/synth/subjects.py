@@ -20,6 +20,8 @@ from cmrpipe.synth.anatomy import HeartShape, Perturbation
 ENDO_BASAL_TAPER = 0.27  # the endocardium at the base is this much narrower than the ellipsoid's equator
 LV_PROFILE_POWER = 2.5   # base-to-apex profile of both surfaces (2 would be an ellipsoid): a fuller, bullet-shaped LV
 EPI_BASAL_TAPER = 0.16   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
+BASE_DESCENT_SHARE = 0.85  # the epicardium's long axis shortens by this share of the endocardium's at ES: the base
+                           # descends about 11 mm (the mitral annulus's systolic excursion), the apical wall thickens
 SEPTAL_FLATTENING = 0.06  # the endocardium drawn in across the septum (fraction of its radius in the middle): the
                           # septum about 1.7 mm thicker than the free wall at ED, and the cavity flatter there
 
@@ -105,7 +107,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     c_endo = rng.normal(84.0, 5.0)
     wall = rng.normal(5.0, 0.5)
     apex_wall = rng.normal(3.4, 0.4)
-    radial, longitudinal = rng.normal(0.335, 0.04), rng.normal(0.12, 0.02)
+    radial, longitudinal = rng.normal(0.325, 0.04), rng.normal(0.145, 0.02)
     factors = {k: float(subject.get(k, 0)) for k in effects}
     factors["male"] = float(subject["sex"] == "M")
     factors["bsa_per_m2"] = subject["bsa_m2"] - 1.9
@@ -121,7 +123,8 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         a_endo_mm=float(a_endo * (1 + a_frac)), c_endo_mm=float(c_endo * (1 + c_frac)),
         wall_mm=float(max(wall, 4.0)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
-        long_shortening=float(np.clip(longitudinal, 0.04, 0.2)), epi_long_shortening=float(0.7 * longitudinal),
+        long_shortening=float(np.clip(longitudinal, 0.06, 0.22)),
+        epi_long_shortening=float(BASE_DESCENT_SHARE * np.clip(longitudinal, 0.06, 0.22)),
         endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
                                        power=LV_PROFILE_POWER, septal=SEPTAL_FLATTENING),
         epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
