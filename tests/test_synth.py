@@ -162,6 +162,20 @@ def test_planted_effects_change_the_heart_in_the_stated_direction(rng):
     assert older.volumes_ml(0) == plain.volumes_ml(0)
 
 
+def test_the_base_descends_about_a_centimetre_in_systole_and_the_apical_wall_thickens():
+    descent, apex_wall = [], []
+    for i in range(200):
+        rng = np.random.default_rng([7, i])
+        heart = subjects.heart_for(subjects.draw_subject(rng, "ukb"), rng)
+        ed, es = heart.surfaces(0.0), heart.surfaces(1.0)
+        descent.append(ed["base_w_mm"] - es["base_w_mm"])  # the epicardial apex stays where it is (w 0)
+        apex_wall.append((ed["base_w_mm"] - ed["c_endo_mm"], es["base_w_mm"] - es["c_endo_mm"]))
+    # the mitral annular plane's systolic excursion: about 1-1.5 cm in healthy adults
+    assert 9.5 < np.mean(descent) < 12.5 and np.std(descent) > 1.0 and min(descent) > 4.0
+    apex_wall = np.array(apex_wall)
+    assert (apex_wall[:, 1] > apex_wall[:, 0]).all() and apex_wall[:, 1].mean() > 1.2 * apex_wall[:, 0].mean()
+
+
 def test_plane_round_trip_is_exact(rng):
     plane = ImagePlane.centred(rng.normal(0, 50, 3), rng.normal(size=3) * [1, 0, 0] + [0, 1, 0],
                                [0.0, 0.0, 1.0], (1.7, 1.7), 160, 256, 6.0)
