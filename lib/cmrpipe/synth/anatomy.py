@@ -530,8 +530,9 @@ class HeartShape:
             Contraction.
         plane_theta : float
             Angle (rad, about the long axis, from ``u``) of the long-axis plane: the plane through the
-            axis along that direction, or, given ``normal_hrt`` and ``through_hrt`` (the plane's
-            normal and a point on it, heart frame), the side of the ring of the first point.
+            axis along that direction. Given ``normal_hrt`` and ``through_hrt`` (another plane's normal
+            and a point on it, heart frame: one tilted off the axis), the side of the ring on which
+            the first point lies.
 
         Returns
         -------
@@ -554,10 +555,10 @@ class HeartShape:
         # the plane crosses the ring twice: bracket each crossing on a fine grid and solve
         phi = plane_theta + (np.arange(1440) + 0.5) * (2.0 * np.pi / 1440) - 0.5 * np.pi
         side = (ring(phi) - p0) @ n
+        crossings = np.flatnonzero(np.sign(side[:-1]) != np.sign(side[1:]))
         pts = []
         for target in (plane_theta, plane_theta + np.pi):
-            k = np.flatnonzero(np.sign(side[:-1]) != np.sign(side[1:]))
-            k = k[np.argmin(np.abs(phi[k] - target))]
+            k = crossings[np.argmin(np.abs(phi[crossings] - target))]
             pts.append(ring(np.atleast_1d(brentq(off_plane, phi[k], phi[k + 1], xtol=1e-14)))[0])
         return np.array(pts)
 

@@ -46,10 +46,11 @@ class Pose:
     ``axes_lps`` holds the heart frame's ``u``, ``v``, ``w`` unit vectors as columns. The
     heart is drawn about a straight long axis ``w``; ``bent`` curves that axis towards its
     apex: each plane across it (height ``w``) is moved, unturned, by ``bend_mm`` (along ``u``
-    and ``v``) times ``(1 - w / bend_height_mm)**2``, nothing at ``bend_height_mm`` (the base
-    at ES, so that the mitral annulus is never moved) and above, all of ``bend_mm`` at the apex (``w`` 0) and below. Moving each plane leaves
-    its sections' areas, and so every volume, as they were; the short-axis planes (across
-    ``w``) cut the same sections, moved.
+    and ``v``) times ``(1 - w / bend_height_mm)**2``: not at all at ``bend_height_mm`` (the
+    base at ES, so that the mitral annulus is never moved) and above, by all of ``bend_mm``
+    at the apex (``w`` 0) and below. Moving each plane leaves its sections' areas, and so
+    every volume, as they were; the short-axis planes (across ``w``) cut the same sections,
+    moved.
     """
 
     axes_lps: np.ndarray
@@ -150,11 +151,12 @@ def lax_planes(heart: HeartShape, pose: Pose, protocol: Protocol, pixel_spacing_
 
     Both are planned, as operators plan them, through the apex (off the straight axis where the
     heart is bent: :class:`Pose`) and the middle of the mitral annulus at ED: they contain the
-    line between the two, the 4CH the RV direction ``u`` nearly and the 2CH ``v``. Each is displayed in the conventions of a standard plane, as scanners show oblique
-    planes: the 4CH like a transverse image, with the anterior side at the top and the
-    patient's left on the image's right, so the apex points up and to the right and the
-    atria lie below; the 2CH like a sagittal image, with the head at the top and the
-    back on the right, so the apex points down and to the left.
+    line between the two, the 4CH the RV direction ``u`` nearly and the 2CH ``v``. Each is
+    displayed in the conventions of a standard plane, as scanners show oblique planes: the
+    4CH like a transverse image, with the anterior side at the top and the patient's left
+    on the image's right, so the apex points up and to the right and the atria lie below;
+    the 2CH like a sagittal image, with the head at the top and the back on the right, so
+    the apex points down and to the left.
     """
     base_w = heart.surfaces(0.0)["base_w_mm"]
     u, v, w = pose.axes_lps.T

@@ -107,7 +107,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     c_endo = rng.normal(84.0, 5.0)
     wall = rng.normal(5.0, 0.5)
     apex_wall = rng.normal(3.4, 0.4)
-    radial, longitudinal = rng.normal(0.325, 0.04), rng.normal(0.145, 0.02)
+    radial, longitudinal = rng.normal(0.325, 0.04), float(np.clip(rng.normal(0.145, 0.02), 0.06, 0.22))
     factors = {k: float(subject.get(k, 0)) for k in effects}
     factors["male"] = float(subject["sex"] == "M")
     factors["bsa_per_m2"] = subject["bsa_m2"] - 1.9
@@ -123,8 +123,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         a_endo_mm=float(a_endo * (1 + a_frac)), c_endo_mm=float(c_endo * (1 + c_frac)),
         wall_mm=float(max(wall, 4.0)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
-        long_shortening=float(np.clip(longitudinal, 0.06, 0.22)),
-        epi_long_shortening=float(BASE_DESCENT_SHARE * np.clip(longitudinal, 0.06, 0.22)),
+        long_shortening=longitudinal, epi_long_shortening=BASE_DESCENT_SHARE * longitudinal,
         endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
                                        power=LV_PROFILE_POWER, septal=SEPTAL_FLATTENING),
         epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
