@@ -1183,6 +1183,28 @@ def test_ssfp_contrast_follows_the_balanced_steady_state_signal():
     assert table[anatomy.LV_MYO] > 3.5 * table[("body", body.LUNG)]  # the wall stands out against the lung
 
 
+def test_gradient_echo_contrast_follows_the_spoiled_steady_state_signal():
+    from cmrpipe.synth import body
+    from cmrpipe.synth.protocols import protocol
+
+    # spoiled gradient echo: signal = PD sin(a) (1 - E1) / (1 - cos(a) E1), E1 = exp(-TR / T1), TR 8 ms, flip angle
+    # 20 degrees; 1.5 T T1 (ms) and proton densities (approximate). Blood is left out: inflow brightens it
+    a = np.radians(20.0)
+
+    def signal(t1, pd):
+        e1 = np.exp(-protocol("mesa").repetition_ms / t1)
+        return pd * np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1)
+
+    mesa = protocol("mesa")
+    table = {**mesa.heart_intensity, **{("body", k): v for k, v in mesa.body_intensity.items()}}
+    myo = signal(950, 0.8)
+    for label, (t1, pd) in {("body", body.LIVER): (580, 0.7), ("body", body.MUSCLE): (1000, 0.8),
+                            ("body", body.SPLEEN): (1060, 0.8)}.items():
+        assert table[label] / table[anatomy.LV_MYO] == pytest.approx(signal(t1, pd) / myo, rel=0.15)
+    assert table[anatomy.EPI_FAT] > 2 * table[anatomy.LV_MYO]  # fat (T1 about 260 ms) about 3 times
+    assert table[anatomy.LV_CAVITY] > 1.5 * table[anatomy.LV_MYO]  # inflow: T1 alone would make blood darker
+
+
 def test_ssfp_bands_lie_away_from_the_shimmed_heart():
     from cmrpipe.synth import render
 
