@@ -110,8 +110,7 @@ GENERATOR_VERSION = 19
 # signal: myocardium 0.28 (blood 3.1 times it; v18 0.22, 4 times, and hardly darker than the lung's 0.07 at
 # 1.8 mm pixels, so that a wall against the lung showed as a hairline), liver 0.36 (0.30), skeletal muscle and
 # diaphragm 0.21 (0.24), spleen 0.40 (0.36); gradient-echo liver 0.37 (was 0.27, darker than the myocardium's 0.28,
-# against which the inferior wall vanished; spoiled gradient echo at TR 8 ms makes it 1.3 times as bright) and
-# spleen 0.27 (0.30); the base descending 10.8 mm at ES on average (SD 1.5; v18 7.3), the
+# where spoiled gradient echo at TR 8 ms makes it 1.3 times as bright) and spleen 0.27 (0.30); the base descending 10.8 mm at ES on average (SD 1.5; v18 7.3), the
 # epicardium's long axis shortening by 0.85 of the endocardium's (was 0.7), which shortens by 0.145 (SD 0.02; was
 # 0.12), with the radial shortening 0.325 (was 0.335) to keep the ejection fraction (healthy UKB draws: 61.0 % in
 # women, 60.2 in men, as in v18)
