@@ -22,8 +22,10 @@ LV_PROFILE_POWER = 2.5   # base-to-apex profile of both surfaces (2 would be an 
 EPI_BASAL_TAPER = 0.16   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
 BASE_DESCENT_SHARE = 0.85  # the epicardium's long axis shortens by this share of the endocardium's at ES: the base
                            # descends about 11 mm (the mitral annulus's systolic excursion), the apical wall thickens
-SEPTAL_FLATTENING = 0.06  # the endocardium drawn in across the septum (fraction of its radius in the middle): the
-                          # septum about 1.7 mm thicker than the free wall at ED, and the cavity flatter there
+MIN_WALL_MM = 4.0  # no heart's free wall is thinner than this at ED
+SEPTAL_FLATTENING = 0.03  # the endocardium drawn in across the septum (fraction of its radius in the middle): the
+                          # septum about 0.8 mm (1.15 times) thicker than the free wall at ED, and the cavity flatter
+                          # there (1.3 times or more is asymmetric septal hypertrophy)
 
 PLANTED_EFFECTS = {
     # risk factor -> change of the ED heart (lengths in mm, others fractions)
@@ -103,9 +105,9 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
-    a_endo = rng.normal(27.7, 1.6)
+    a_endo = rng.normal(27.5, 1.6)
     c_endo = rng.normal(84.0, 5.0)
-    wall = rng.normal(5.0, 0.5)
+    wall = rng.normal(5.2, 0.5)
     apex_wall = rng.normal(3.4, 0.4)
     radial, longitudinal = rng.normal(0.325, 0.04), float(np.clip(rng.normal(0.145, 0.02), 0.06, 0.22))
     factors = {k: float(subject.get(k, 0)) for k in effects}
@@ -121,7 +123,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         radial_frac += x * e.get("radial_shortening_frac", 0.0)
     return HeartShape(
         a_endo_mm=float(a_endo * (1 + a_frac)), c_endo_mm=float(c_endo * (1 + c_frac)),
-        wall_mm=float(max(wall, 4.0)), apex_wall_mm=float(max(apex_wall, 3.0)),
+        wall_mm=float(max(wall, MIN_WALL_MM)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=longitudinal, epi_long_shortening=BASE_DESCENT_SHARE * longitudinal,
         endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
