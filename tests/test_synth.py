@@ -41,13 +41,15 @@ def test_perturbation_free_shape_integral_is_a_half_ellipsoid():
     assert anatomy.Perturbation().shape_integral() == pytest.approx(2 * np.pi / 3, rel=1e-4)
 
 
-@pytest.mark.parametrize("power", [2.5, 3.0])
-def test_shape_integral_of_a_half_superellipsoid_of_revolution(power):
+@pytest.mark.parametrize("power, tip", [(2.5, 0.0), (3.0, 0.0), (2.5, 0.55)])
+def test_shape_integral_of_a_half_superellipsoid_of_revolution(power, tip):
     from scipy.special import gamma
 
-    # int_0^1 pi (1 - x**p)**(2/p) dx = pi Gamma(1 + 1/p) Gamma(1 + 2/p) / Gamma(1 + 3/p)
-    exact = np.pi * gamma(1 + 1 / power) * gamma(1 + 2 / power) / gamma(1 + 3 / power)
-    assert anatomy.Perturbation(power=power).shape_integral() == pytest.approx(exact, rel=1e-4)
+    # int_0^1 pi (1 - x**p)**(2 q) dx = pi Gamma(1 + 1/p) Gamma(1 + 2 q) / Gamma(1 + 1/p + 2 q) (a Beta function);
+    # q = 1/p (tip 0) gives the superellipsoid's pi Gamma(1 + 1/p) Gamma(1 + 2/p) / Gamma(1 + 3/p)
+    q = tip or 1 / power
+    exact = np.pi * gamma(1 + 1 / power) * gamma(1 + 2 * q) / gamma(1 + 1 / power + 2 * q)
+    assert anatomy.Perturbation(power=power, tip=tip).shape_integral() == pytest.approx(exact, rel=1e-4)
 
 
 def test_volumes_match_voxelised_masks_and_myocardium_is_conserved(rng):
