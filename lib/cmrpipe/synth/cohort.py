@@ -102,22 +102,22 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 
 
 GENERATOR_VERSION = 19
-# v19: the LV's sections oval (the short diameter about 0.91 of the long, 0.85-0.97, at a random angle, the same
-# for both surfaces and at every depth; v18's were round bar the small random harmonics) and its axis curved, the
-# apex 9 mm (SD 3, 3-15) off the straight axis through the base, away from the RV (each plane across the axis
-# moved as the square of its depth below the ES base: volumes unchanged); v18 drew a straight ventricle whose apex
-# lay on its axis; the 2CH and 4CH planned through the bent apex; SSFP contrast from the balanced steady-state
-# signal: myocardium 0.28 (blood 3.1 times it; v18 0.22, 4 times, and hardly darker than the lung's 0.07 at
-# 1.8 mm pixels, so that a wall against the lung showed as a hairline), liver 0.36 (0.30), skeletal muscle and
-# diaphragm 0.21 (0.24), spleen 0.40 (0.36); gradient-echo liver 0.37 (was 0.27, darker than the myocardium's 0.28,
-# where spoiled gradient echo at TR 8 ms makes it 1.3 times as bright) and spleen 0.27 (0.30); the base descending 10.8 mm at ES on average (SD 1.5; v18 7.3), the
-# epicardium's long axis shortening by 0.85 of the endocardium's (was 0.7), which shortens by 0.145 (SD 0.02; was
-# 0.12), with the radial shortening 0.325 (was 0.335) to keep the ejection fraction (healthy UKB draws: 61.0 % in
-# women, 60.2 in men, as in v18); the septum drawn in by 0.03 of the cavity's radius (was 0.06), 1.15 times the
-# free wall where v18's was 1.3 times it (asymmetric septal hypertrophy's threshold) in a typical heart; a more
-# pointed apex (both surfaces' base-to-apex profile (1 - xi**2.5)**0.55, where v18's bullet was (...)**0.4), with
-# the mean free wall 5.4 mm (was 5.0) and ED cavity radius 28.6 mm (was 27.7): LVEDVi 72.1 / 77.6 ml/m2, LVMi
-# 42.6 / 53.1 g/m2 in healthy UKB draws (women / men; v18 72.2 / 77.8, 42.3 / 53.3)
+# v19: the LV's sections oval (the short diameter about 0.91 of the long, 0.85-0.97, at a random angle, the same for
+# both surfaces and at every depth; v18's were round bar the small random harmonics) and its axis curved, the apex 9 mm
+# (SD 3, 3-15) off the straight axis through the base, away from the RV (each plane across the axis moved as the square
+# of its depth below the ES base: volumes unchanged); v18 drew a straight ventricle whose apex lay on its axis; the 2CH
+# and 4CH planned through the bent apex; SSFP contrast from the balanced steady-state signal: myocardium 0.28 (blood 3.1
+# times it; v18 0.22, 4 times, and hardly darker than the lung's 0.07 at 1.8 mm pixels, so that a wall against the lung
+# showed as a hairline), liver 0.36 (0.30), skeletal muscle and diaphragm 0.21 (0.24), spleen 0.40 (0.36); gradient-echo
+# liver 0.37 (was 0.27, darker than the myocardium's 0.28, where spoiled gradient echo at TR 8 ms makes it 1.3 times as
+# bright) and spleen 0.27 (0.30); the base descending 10.8 mm at ES on average (SD 1.5; v18 7.3), the epicardium's long
+# axis shortening by 0.85 of the endocardium's (was 0.7), which shortens by 0.145 (SD 0.02; was 0.12), with the radial
+# shortening 0.325 (was 0.335) to keep the ejection fraction (healthy UKB draws: 61.0 % in women, 60.2 in men, as in
+# v18); the septum drawn in by 0.03 of the cavity's radius (was 0.06), 1.15 times the free wall where v18's was 1.3
+# times it (asymmetric septal hypertrophy's threshold) in a typical heart; a more pointed apex (both surfaces'
+# base-to-apex profile (1 - xi**2.5)**0.55, where v18's bullet was (...)**0.4), with the mean free wall 5.4 mm (was 5.0)
+# and ED cavity radius 28.6 mm (was 27.7): LVEDVi 72.1 / 77.6 ml/m2, LVMi 42.6 / 53.1 g/m2 in healthy UKB draws (women /
+# men; v18 72.2 / 77.8, 42.3 / 53.3)
 # v18: the septum thicker than the free wall (the endocardium drawn in across it by 0.06 of its radius, 1.75 mm at
 # ED in the middle of the septum; v17's wall was of one thickness all round bar the random harmonics), with the
 # population's mean ED cavity radius 27.7 mm (was 27.3) and free wall 5.0 mm (was 5.2), so that volumes and mass

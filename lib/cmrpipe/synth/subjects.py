@@ -104,7 +104,7 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
 
     The population (a woman of 1.9 m2 without risk factors) is sized so that volumes and
     mass resemble UK Biobank SSFP reference ranges (Petersen et al., JCMR 2017: LVEDVi
-    about 75 ml/m2 in women and 82 in men, LVMi about 42 and 51 g/m2, EF about 60 %),
+    about 75 ml/m2 in women and 82 in men, LVMi about 42 and 53 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
     a_endo = rng.normal(28.6, 1.6)
