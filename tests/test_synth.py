@@ -1198,13 +1198,12 @@ def test_gradient_echo_contrast_follows_the_spoiled_steady_state_signal():
 
     # spoiled gradient echo: signal = PD sin(a) (1 - E1) / (1 - cos(a) E1), E1 = exp(-TR / T1), TR 8 ms, flip angle
     # 20 degrees; 1.5 T T1 (ms) and proton densities (approximate). Blood is left out: inflow brightens it
-    a = np.radians(20.0)
+    a, mesa = np.radians(20.0), protocol("mesa")
 
     def signal(t1, pd):
-        e1 = np.exp(-protocol("mesa").repetition_ms / t1)
+        e1 = np.exp(-mesa.repetition_ms / t1)
         return pd * np.sin(a) * (1 - e1) / (1 - np.cos(a) * e1)
 
-    mesa = protocol("mesa")
     table = {**mesa.heart_intensity, **{("body", k): v for k, v in mesa.body_intensity.items()}}
     myo = signal(950, 0.8)
     for label, (t1, pd) in {("body", body.LIVER): (580, 0.7), ("body", body.MUSCLE): (1000, 0.8),
