@@ -118,11 +118,10 @@ def test_a_bent_heart_keeps_its_volumes_and_its_apex_lies_off_the_axis_by_the_be
     assert (labels == anatomy.LV_MYO).sum() * voxel_ml == pytest.approx(exact["lv_myo_ml"], rel=0.02)
     # each section's middle lies off the straight axis by the bend at its height: a tenth of it near the base,
     # most of it near the apex
+    uu, vv = np.meshgrid(axis, axis, indexing="ij")
     for k in (int(0.7 * len(w)), int(0.15 * len(w))):
-        uu, vv = np.meshgrid(axis, axis, indexing="ij")
         lv = np.isin(labels[:, :, k], (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
-        lv_straight = np.isin(heart.labels(np.stack([uu, vv, np.full_like(uu, w[k])], -1), 0.0),
-                              (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
+        lv_straight = np.isin(sax_labels(heart, uu, vv, w[k], 0.0), (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
         moved = np.array([uu[lv].mean() - uu[lv_straight].mean(), vv[lv].mean() - vv[lv_straight].mean()])
         assert moved == pytest.approx(bent.bend(w[k]), abs=0.1)
         assert lv.sum() == pytest.approx(lv_straight.sum(), rel=0.005)  # the same section, moved on the grid
@@ -961,11 +960,14 @@ def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_fla
         myo = u_line_labels(heart, line_u, s) == anatomy.LV_MYO
         return 0.05 * (myo & (line_u > 0)).sum(), 0.05 * (myo & (line_u < 0)).sum()
 
+    def smoothed(septal, **changes):  # the drawn heart without its random harmonics
+        return dataclasses.replace(
+            drawn, endo_delta=dataclasses.replace(drawn.endo_delta, amp=(), slope=(), phase=(), septal=septal),
+            epi_delta=dataclasses.replace(drawn.epi_delta, amp=(), slope=(), phase=()), **changes)
+
     walls = {}
     for septal in (subjects.SEPTAL_FLATTENING, 0.0):
-        smooth = dataclasses.replace(
-            drawn, endo_delta=dataclasses.replace(drawn.endo_delta, amp=(), slope=(), phase=(), septal=septal),
-            epi_delta=dataclasses.replace(drawn.epi_delta, amp=(), slope=(), phase=()))
+        smooth = smoothed(septal)
         for s in (0.0, 1.0):
             g = smooth.surfaces(s)
             xi_endo = 0.4 * g["c_epi_mm"] / g["c_endo_mm"]  # the plane's depth in the endocardium's long axis
@@ -979,9 +981,7 @@ def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_fla
     assert abs(np.subtract(*walls[0.0, 0.0])) < 0.15
     # even on the thinnest free wall a heart is drawn with, the septum is short of asymmetric septal hypertrophy
     # (1.3 times the free wall or more)
-    thinnest = dataclasses.replace(smooth, wall_mm=subjects.MIN_WALL_MM, endo_delta=dataclasses.replace(
-        smooth.endo_delta, septal=subjects.SEPTAL_FLATTENING))
-    septum, free = walls_mm(thinnest, 0.0)
+    septum, free = walls_mm(smoothed(subjects.SEPTAL_FLATTENING, wall_mm=subjects.MIN_WALL_MM), 0.0)
     assert free == pytest.approx(subjects.MIN_WALL_MM, abs=0.3) and septum / free < 1.3
 
 

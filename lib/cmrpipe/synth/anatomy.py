@@ -523,7 +523,7 @@ class HeartShape:
 
     # ---- landmarks -----------------------------------------------------------------------
 
-    def mitral_hinges_hrt(self, s: float, plane_theta: float, normal_hrt=None, through_hrt=None) -> np.ndarray:
+    def mitral_hinges_hrt(self, s: float, plane_theta: float, normal_hrt, through_hrt) -> np.ndarray:
         """The two mitral annulus (hinge) points where a long-axis plane cuts the base ring.
 
         Parameters
@@ -531,10 +531,11 @@ class HeartShape:
         s : float
             Contraction.
         plane_theta : float
-            Angle (rad, about the long axis, from ``u``) of the long-axis plane: the plane through the
-            axis along that direction. Given ``normal_hrt`` and ``through_hrt`` (another plane's normal
-            and a point on it, heart frame: one tilted off the axis), the side of the ring on which
-            the first point lies.
+            Angle (rad, about the long axis, from ``u``) of the side of the ring on which the first
+            point lies.
+        normal_hrt, through_hrt : (3,) float arrays
+            The long-axis plane's normal and a point on it (heart frame; the plane may be tilted off
+            the axis).
 
         Returns
         -------
@@ -543,8 +544,6 @@ class HeartShape:
         """
         g = self.surfaces(s)
         base = g["base_w_mm"]
-        if normal_hrt is None:
-            normal_hrt, through_hrt = (-np.sin(plane_theta), np.cos(plane_theta), 0.0), (0.0, 0.0, base)
         n, p0 = np.asarray(normal_hrt, float), np.asarray(through_hrt, float)
 
         def ring(phi):

@@ -594,7 +594,7 @@ def _write_landmarks(h5: h5py.File, s: dict, contraction: np.ndarray, es_frame: 
         view = views[name]
         # the plane in the heart frame: the annulus lies above the bend (Pose), where the frame is rigid
         normal = np.asarray(view.plane.normal) @ pose.axes_lps
-        through = (np.asarray(view.plane.position_lps) - pose.apex_lps) @ pose.axes_lps
+        through = pose.unbent_hrt(view.plane.position_lps)
         lps = np.stack([pose.to_lps(heart.mitral_hinges_hrt(float(c), theta, normal, through)) for c in contraction])
         group.create_dataset(f"mitral_{name[-3:]}_lps", data=lps)
         group.create_dataset(f"mitral_{name[-3:]}_rc", data=_to_rc(lps + view.shift_lps, view))

@@ -74,9 +74,14 @@ class Pose:
 
     def to_hrt(self, points_lps: np.ndarray) -> np.ndarray:
         """LPS points (mm) to the heart frame (mm)."""
-        p = (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
+        p = self.unbent_hrt(points_lps)
         p[..., :2] -= self.bend(p[..., 2])
         return p
+
+    def unbent_hrt(self, points_lps: np.ndarray) -> np.ndarray:
+        """LPS points (mm) to the heart frame's axes without the bend: the frame at the base and above, where
+        the bend is nil, and the frame the planes are planned in."""
+        return (np.asarray(points_lps) - self.apex_lps) @ self.axes_lps
 
     def on_axis_lps(self, w: float) -> np.ndarray:
         """The point (LPS, mm) at height ``w`` on the straight axis through the base, where the planes are
