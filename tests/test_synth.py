@@ -1131,19 +1131,24 @@ def test_gradient_echo_blood_is_duller_in_long_axis_planes_and_the_noise_grain_f
     from cmrpipe.synth.protocols import protocol
 
     config = config_for("smoke", seed=3, n_subjects=1, **TINY)
-    for name in ("mesa", "ukb"):
-        s = make_subject(config, name, 0)
-        prot = protocol(name, 4)
-        contrast = {}
-        for view in (s["views"][len(s["views"]) // 3], next(v for v in s["views"] if v.name == "lax_4ch")):
-            args = (view, s["heart"], s["chest"], s["pose"], prot, anatomy.cycle_contraction(4), np.random.default_rng(0))
-            images, labels = render.render_view(*args, 1, 1)
-            myo = np.median(images[0][labels[0] == anatomy.LV_MYO])
-            contrast[view.name.startswith("lax")] = np.median(images[0][labels[0] == anatomy.LV_CAVITY]) / myo
-        if prot.in_plane_saturation > 0:
-            assert contrast[True] < 0.92 * contrast[False]  # gradient echo: blood flowing along the plane is saturated
-        else:
-            assert abs(contrast[True] / contrast[False] - 1.0) < 0.1
+    s = make_subject(config, "mesa", 0)
+    prot = protocol("mesa", 4)
+    assert prot.in_plane_saturation > 0 and protocol("ukb").in_plane_saturation == 0  # gradient echo only
+
+    def contrast(view, saturation):
+        """Blood over myocardium (medians) in ``view`` at ED, rendered with ``saturation``."""
+        look = dataclasses.replace(prot, in_plane_saturation=saturation)
+        args = (view, s["heart"], s["chest"], s["pose"], look, anatomy.cycle_contraction(4), np.random.default_rng(0))
+        images, labels = render.render_view(*args, 1, 1)
+        return np.median(images[0][labels[0] == anatomy.LV_CAVITY]) / np.median(images[0][labels[0] == anatomy.LV_MYO])
+
+    # blood flowing along a long-axis plane is saturated: its contrast falls by about the protocol's share (the
+    # same view, the same noise, rendered without it: 0.947 here for 0.08, partial volume with the wall and the
+    # noise floor diluting it); blood crossing a short-axis plane keeps its signal
+    lax, sax = next(v for v in s["views"] if v.name == "lax_4ch"), s["views"][len(s["views"]) // 3]
+    ratio = contrast(lax, prot.in_plane_saturation) / contrast(lax, 0.0)
+    assert 1.0 - 1.5 * prot.in_plane_saturation < ratio < 1.0 - 0.4 * prot.in_plane_saturation
+    assert abs(contrast(sax, prot.in_plane_saturation) / contrast(sax, 0.0) - 1.0) < 0.01
     # the noise: white noise band-limited along the rows (axis 0) as the image is, its SD kept
     noise = render._phase_correlated(np.random.default_rng(0).normal(size=(256, 256)), 0.3)
     assert abs(noise.std() - 1.0) < 0.03
