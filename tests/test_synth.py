@@ -1069,6 +1069,32 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
     assert (fat & touching(lab == anatomy.RV_WALL, 4)).sum() > 20  # fat in the interventricular grooves
 
 
+def test_the_fat_over_the_lv_lies_at_its_base_and_apex_and_leaves_the_lateral_wall_bare():
+    from scipy.ndimage import binary_dilation
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    heart = make_subject(config, "ukb", 0)["heart"]
+    g = heart.surfaces(0.0)
+    grid = np.arange(-60.0, 60.0, 0.25)
+    uu, vv = np.meshgrid(grid, grid, indexing="ij")
+    theta = np.degrees(np.abs(np.arctan2(vv, uu)))  # from the septum's middle (u): 180 in the lateral wall
+
+    def fat_beside_free_wall(xi):
+        """Share of the 3 mm outside the LV epicardium, 100 degrees or more from the septum (beyond the
+        interventricular grooves' reach), that is fat, in the short-axis plane at depth ``xi``."""
+        lab = sax_labels(heart, uu, vv, g["base_w_mm"] - xi * g["c_epi_mm"], 0.0)
+        lv = np.isin(lab, (anatomy.LV_MYO, anatomy.LV_CAVITY, anatomy.PAPILLARY))
+        ring = binary_dilation(lv, iterations=12) & ~lv & (theta >= 100.0)
+        return (lab[ring] == anatomy.EPI_FAT).mean()
+
+    # at the base the patch over the lateral wall (along the atrioventricular groove); from LV_FAT_DEPTH down to
+    # the apical cap none there, and no sleeve round the ventricle anywhere (v20's first draft multiplied two
+    # negative factors into fat all round the lower half)
+    assert fat_beside_free_wall(0.05) > 0.2  # 0.35 here
+    for xi in (anatomy.LV_FAT_DEPTH + 0.02, 0.6, 0.75):
+        assert fat_beside_free_wall(xi) == 0.0
+
+
 def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles_have_two_heads():
     from scipy.ndimage import label as components
 

@@ -90,6 +90,7 @@ RV_WALL_THICKENING = 0.4  # the RV's free wall thickens by this fraction from ED
 RV_FAT_MM = 6.5  # fat over the RV free wall, in the middle of its patches (typical heart)
 APICAL_FAT_MM = 4.0  # the fat cap over the LV apex (typical heart)
 LV_FAT_MM = 3.5  # the fat patches over the LV, at the base (typical heart)
+LV_FAT_DEPTH = 0.45  # ... thinning to none at this depth below the base (fraction of the long axis)
 TRICUSPID_OFFSET_MM = 8.0  # the tricuspid annulus lies this far apical of the mitral annulus (the base)
 RA_U = 1.25  # the right atrium's centre lies this many LV epicardial radii along u
 _N_THETA, _N_XI = 256, 200  # quadrature for volumes (relative error < 1e-5)
@@ -171,7 +172,7 @@ def septum_weight(cos_t: np.ndarray) -> np.ndarray:
     return x * x * (3.0 - 2.0 * x)
 
 
-TAPER_DEPTH = 0.45  # the basal taper fades out at this depth below the base (fraction of the long axis)
+TAPER_DEPTH = 0.35  # the basal taper fades out at this depth below the base (fraction of the long axis)
 
 
 def taper(xi: np.ndarray, amount: float) -> np.ndarray:
@@ -310,13 +311,14 @@ class HeartShape:
         r_epi, xi_ep = radius(g["a_epi_mm"], g["c_epi_mm"], self.epi_delta)
         r_endo, _ = radius(g["a_endo_mm"], g["c_endo_mm"], self.endo_delta)
 
-        # epicardial fat outside the LV epicardium: two patches, thicker towards the base, over about a third
-        # of the circumference, and a cap over the apex; the rest of the epicardium is bare
+        # epicardial fat outside the LV epicardium: two patches over about a third of the circumference, thickest
+        # at the base (along the atrioventricular groove) and gone by LV_FAT_DEPTH, and a cap over the apex; the
+        # rest of the epicardium, the lateral wall's middle among it, is bare
         cos2 = cos_t**2 - sin_t**2
         sin2 = 2 * sin_t * cos_t
-        patches = (cos2 * 0.765 - sin2 * 0.644 - 0.4) / 0.6  # cos(2 theta + 40 degrees), above 0.4
+        patches = np.clip((cos2 * 0.765 - sin2 * 0.644 - 0.4) / 0.6, 0.0, None)  # cos(2 theta + 40 degrees) > 0.4
         # (the apical cap thick on the side towards the RV, none laterally: no even ring, no bull's eye)
-        fat_mm = self.fat_scale * (np.clip(LV_FAT_MM * (1.2 - xi_ep) * patches, 0.0, None)
+        fat_mm = self.fat_scale * (LV_FAT_MM * np.clip(1.0 - xi_ep / LV_FAT_DEPTH, 0.0, None) * patches
                                    + APICAL_FAT_MM * np.clip((xi_ep - 0.8) / 0.2, 0.0, 1.0)
                                    * np.clip(1.2 * (0.5 + 0.5 * cos_t) ** 2 - 0.2, 0.0, None))
         lab[(rho <= r_epi + fat_mm) & (r_epi > 0)] = EPI_FAT

@@ -17,11 +17,11 @@ import pandas as pd
 from cmrpipe.measures import dubois_bsa_m2
 from cmrpipe.synth.anatomy import HeartShape, Perturbation
 
-ENDO_BASAL_TAPER = 0.27  # the endocardium at the base is this much narrower than the ellipsoid's equator
-LV_PROFILE_POWER = 2.5   # base-to-apex profile of both surfaces (2 would be an ellipsoid): a fuller, bullet-shaped LV
-LV_PROFILE_TIP = 0.55    # ... raised to this power (1 / LV_PROFILE_POWER, 0.4, would be the blunt apex of a bullet):
-                         # the lower part narrows towards a more pointed apex
-EPI_BASAL_TAPER = 0.16   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
+ENDO_BASAL_TAPER = 0.22  # the endocardium at the base is this much narrower than the ellipsoid's equator
+LV_PROFILE_POWER = 3.0   # base-to-apex profile of both surfaces (2 would be an ellipsoid): a fuller, bullet-shaped LV
+LV_PROFILE_TIP = 0.68    # ... raised to this power (1 / LV_PROFILE_POWER, 1/3, would be the blunt apex of a bullet):
+                         # the lower third narrows towards a pointed apex
+EPI_BASAL_TAPER = 0.12   # the epicardium's taper: less than the endocardium's, so the wall is thickest at the base
 BASE_DESCENT_SHARE = 0.85  # the epicardium's long axis shortens by this share of the endocardium's at ES: the base
                            # descends about 11 mm (the mitral annulus's systolic excursion), the apical wall thickens
 MIN_WALL_MM = 4.0  # no heart's free wall is thinner than this at ED
@@ -107,9 +107,9 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
     about 75 ml/m2 in women and 82 in men, LVMi about 42 and 53 g/m2, EF about 60 %),
     with papillary muscles in the blood pool. The same hearts are imaged with both looks.
     """
-    a_endo = rng.normal(28.6, 1.6)
-    c_endo = rng.normal(84.0, 5.0)
-    wall = rng.normal(5.4, 0.5)
+    a_endo = rng.normal(27.5, 1.6)
+    c_endo = rng.normal(86.5, 5.0)
+    wall = rng.normal(5.5, 0.5)
     apex_wall = rng.normal(3.4, 0.4)
     radial, longitudinal = rng.normal(0.325, 0.04), float(np.clip(rng.normal(0.145, 0.02), 0.06, 0.22))
     factors = {k: float(subject.get(k, 0)) for k in effects}
