@@ -1095,6 +1095,33 @@ def test_the_fat_over_the_lv_lies_at_its_base_and_apex_and_leaves_the_lateral_wa
         assert fat_beside_free_wall(xi) == 0.0
 
 
+def test_the_upper_abdomen_is_bowel_loops_in_visceral_fat_below_the_diaphragm_only():
+    from scipy.ndimage import label as components
+
+    from cmrpipe.synth import body
+
+    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
+    chest = make_subject(config, "mesa", 0)["chest"]
+    # three coronal planes across the trunk (1.5 mm grid), from 15 cm below the diaphragm to the heart's middle
+    xx, zz = np.meshgrid(np.arange(-chest.half_width_mm, chest.half_width_mm, 1.5),
+                         np.arange(chest.diaphragm_z_mm - 150.0, chest.heart_centre_lps[2], 1.5), indexing="ij")
+    n_fat = n_abdomen = 0
+    loops = []
+    for depth in (-0.3, 0.0, 0.3):
+        yy = np.full_like(xx, depth * chest.half_depth_mm)
+        lab = chest.labels(np.stack([xx, yy, zz], -1))
+        below = zz < chest.diaphragm_z(xx, yy)
+        fat, bowel = lab == body.ABDOMINAL_FAT, (lab == body.SOFT_TISSUE) & below
+        assert not (fat & ~below).any()  # none in the chest
+        n_fat, n_abdomen = n_fat + fat.sum(), n_abdomen + (fat | bowel).sum()
+        # loops of bowel a few centimetres across, not specks and not one block
+        parts, _ = components(bowel)
+        sizes = np.bincount(parts.ravel())[1:] * 1.5**2  # mm2
+        loops += list(2.0 * np.sqrt(sizes[sizes >= 40.0] / np.pi))  # equivalent diameters (mm)
+    assert len(loops) >= 6 and 10.0 < np.median(loops) < 50.0
+    assert 0.35 < n_fat / n_abdomen < 0.65  # about half fat (VISCERAL_FAT_LEVEL 0: 0.58 here)
+
+
 def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles_have_two_heads():
     from scipy.ndimage import label as components
 

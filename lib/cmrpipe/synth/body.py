@@ -34,12 +34,14 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates, minimum_filter
 
 (AIR, SOFT_TISSUE, SUBCUT_FAT, LUNG, LIVER, SPINE, AORTA, MUSCLE, CSF, RIB, STOMACH, SPLEEN, MED_FAT,
- GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL, HEPATIC_VESSEL, RIB_MARROW) = range(22)
+ GAS, STERNUM, DISC, MARROW, DIAPHRAGM, CARTILAGE, PULMONARY_VESSEL, HEPATIC_VESSEL, RIB_MARROW,
+ ABDOMINAL_FAT) = range(23)
 BODY_LABELS = {"air": AIR, "soft_tissue": SOFT_TISSUE, "subcut_fat": SUBCUT_FAT, "lung": LUNG, "liver": LIVER,
                "spine": SPINE, "aorta": AORTA, "muscle": MUSCLE, "csf": CSF, "rib": RIB,
                "stomach": STOMACH, "spleen": SPLEEN, "mediastinal_fat": MED_FAT, "gas": GAS, "sternum": STERNUM,
                "disc": DISC, "marrow": MARROW, "diaphragm": DIAPHRAGM, "costal_cartilage": CARTILAGE,
-               "pulmonary_vessel": PULMONARY_VESSEL, "hepatic_vessel": HEPATIC_VESSEL, "rib_marrow": RIB_MARROW}
+               "pulmonary_vessel": PULMONARY_VESSEL, "hepatic_vessel": HEPATIC_VESSEL, "rib_marrow": RIB_MARROW,
+               "abdominal_fat": ABDOMINAL_FAT}
 """The body's tissues; :data:`PULMONARY_VESSEL` and :data:`HEPATIC_VESSEL` name the signals of the
 lungs' and the liver's vessels (:mod:`cmrpipe.synth.trees`), which :meth:`Chest.labels` never returns."""
 
@@ -110,6 +112,7 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
 LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
+VISCERAL_FAT_LEVEL = 0.0  # the upper abdomen's bowel loops are where a sum of three sines exceeds this: about half fat
 MEDIASTINUM_FLOOR = 0.3      # each half of the mediastinum keeps at least this fraction of the model's width
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
 GLAND_SD, GLAND_WAVELENGTH_MM, GLAND_WAVES = 1.5, (12.0, 35.0), 24  # the breasts' finer glandular lobes (in
@@ -382,6 +385,14 @@ class Chest:
         ssp = (((x - 0.55 * width) / (0.2 * width)) ** 2 + ((y - 0.45 * depth) / (0.3 * depth)) ** 2
                + ((under_mm - SPLEEN_HALF_HEIGHT_MM + 10.0) / SPLEEN_HALF_HEIGHT_MM) ** 2)
         out[below & ~liver & ~stomach & (ssp <= 1.0)] = SPLEEN
+        # the rest of the upper abdomen is bowel in fat: rounded loops of soft tissue (a sum of three wavy
+        # sines, a few cm across, laid from the heart's centre so that each subject's lie differently) with the
+        # visceral fat between them
+        rest = below & (out == SOFT_TISSUE)
+        xr, yr, zr = (c[rest] - np.float32(h) for c, h in zip((x, y, z), self.heart_centre_lps))
+        loops = (np.sin(xr / 7.0 + 1.7 * np.sin(yr / 15.0)) + np.sin(yr / 8.0 + 1.3 * np.sin(zr / 13.0))
+                 + np.sin(zr / 9.0 + 1.5 * np.sin(xr / 17.0)))
+        out[rest] = np.where(loops < VISCERAL_FAT_LEVEL, ABDOMINAL_FAT, SOFT_TISSUE)
 
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
         sternum = ((x / 14.0) ** 2 + ((y + outline_depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0

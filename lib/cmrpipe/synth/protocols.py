@@ -134,13 +134,13 @@ _BODY_GRE = {body.AIR: 0.0, body.SOFT_TISSUE: 0.30, body.SUBCUT_FAT: 0.62, body.
              body.RIB: 0.12, body.STOMACH: 0.22, body.SPLEEN: 0.27, body.MED_FAT: 0.55, body.GAS: 0.02,
              body.STERNUM: 0.40, body.DISC: 0.26, body.MARROW: 0.50, body.DIAPHRAGM: 0.29,
              body.CARTILAGE: 0.26, body.PULMONARY_VESSEL: 0.36, body.HEPATIC_VESSEL: 0.44,
-             body.RIB_MARROW: 0.34}
+             body.RIB_MARROW: 0.34, body.ABDOMINAL_FAT: 0.55}
 _BODY_SSFP = {body.AIR: 0.0, body.SOFT_TISSUE: 0.24, body.SUBCUT_FAT: 0.80, body.LUNG: 0.07, body.LIVER: 0.36,
               body.SPINE: 0.55, body.AORTA: 0.85, body.MUSCLE: 0.21, body.CSF: 0.80,
               body.RIB: 0.16, body.STOMACH: 0.62, body.SPLEEN: 0.40, body.MED_FAT: 0.72, body.GAS: 0.02,
               body.STERNUM: 0.50, body.DISC: 0.48, body.MARROW: 0.62, body.DIAPHRAGM: 0.21,
               body.CARTILAGE: 0.30, body.PULMONARY_VESSEL: 0.70, body.HEPATIC_VESSEL: 0.70,
-              body.RIB_MARROW: 0.40}
+              body.RIB_MARROW: 0.40, body.ABDOMINAL_FAT: 0.72}
 
 
 def protocol(name: str, n_frames: int | None = None) -> Protocol:

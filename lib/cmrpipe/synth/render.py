@@ -457,6 +457,7 @@ VESSEL_PHASE_STEPS = 5     # the great vessels are imaged at contraction 0, 0.2,
 HEART_LOW_SD = 0.05        # smooth variation of the heart muscle's signal
 BODY_LOW_SD = 0.06         # smooth variation of every body tissue's signal
 BODY_FINE_SD = {body.LIVER: 0.07, body.MUSCLE: 0.08, body.DIAPHRAGM: 0.08, body.SUBCUT_FAT: 0.05, body.MED_FAT: 0.06,
+                body.ABDOMINAL_FAT: 0.06,
                 body.SPLEEN: 0.05, body.SPINE: 0.12, body.SOFT_TISSUE: 0.06, body.STOMACH: 0.10,
                 body.CARTILAGE: 0.06, body.LUNG: 0.15}
 LUNG_DEPENDENT_GAIN = 0.4  # the lung's signal is this much higher at the back (and lower at the front)
@@ -480,7 +481,7 @@ def _textured_body(table: dict, labels: np.ndarray, fields: dict) -> np.ndarray:
     signal = _lookup(table, labels)
     low, fine = fields["low"][..., None], fields["fine"][..., None]
     signal *= 1 + BODY_LOW_SD * low + _lookup(BODY_FINE_SD, labels) * fine
-    fat = (labels == body.SUBCUT_FAT) | (labels == body.MED_FAT)
+    fat = np.isin(labels, (body.SUBCUT_FAT, body.MED_FAT, body.ABDOMINAL_FAT))
     septa = np.exp(-((fields["septa"][..., None] / 0.12) ** 2))
     signal[fat] *= np.broadcast_to(1 - FAT_SEPTA_DEPTH * septa, labels.shape)[fat]
     return signal
