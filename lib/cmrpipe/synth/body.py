@@ -10,7 +10,8 @@ the sternum), the vertebral body with the spinal canal behind it, and the descen
 aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
 (left, its gas in front above a flat gas-fluid level, as the subject lies supine, a rounded
-bubble inside its wall) and the spleen (left, posterior). The thoracic spine curves
+bubble inside its wall), the spleen (left, posterior) and, round them, loops of bowel in
+visceral fat. The thoracic spine curves
 (kyphosis); its vertebral bodies are waisted, their edges rounded, with domed intervertebral discs between
 them, and each level's neural arch and spinous process lie behind the canal. The arms
 lie beside the chest (fat, muscle and the humerus), so that the body fills most of a
