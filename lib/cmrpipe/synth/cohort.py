@@ -109,7 +109,8 @@ GENERATOR_VERSION = 20
 # mm (v19 52.3 / 57.7), LVEDVi 71.6 / 77.2 ml/m2, LVMi 43.3 / 53.2 g/m2 (women / men); the fat patches over the LV
 # thinning to none by 0.45 of the depth (v19's reached the apex and lay over the lateral wall that the 4CH cuts); the
 # upper abdomen's filler below the diaphragm bowel loops in visceral fat, about half each (new label abdominal_fat;
-# v19's was one soft tissue as grey as the myocardium, against which the inferior wall vanished in gradient echo)
+# v19's was one soft tissue as grey as the myocardium, against which the inferior wall vanished in gradient echo); the
+# AV valves' leaflets 2 mm thick as imaged (were 1 mm: a faint hairline at 1.8 mm pixels)
 # v19: the LV's sections oval (the short diameter about 0.91 of the long, 0.85-0.97, at a random angle, the same for
 # both surfaces and at every depth; v18's were round bar the small random harmonics) and its axis curved, the apex 9 mm
 # (SD 3, 3-15) off the straight axis through the base, away from the RV (each plane across the axis moved as the square

@@ -341,7 +341,7 @@ def _polyline_distance(points: np.ndarray, line: np.ndarray, radius: np.ndarray,
 
 
 ATRIAL_WALL_MM = 2.0       # thickness of the atrial walls and the interatrial septum
-VALVE_MM = 1.0             # thickness of a closed mitral or tricuspid valve (the leaflets), as imaged
+VALVE_MM = 2.0             # thickness of a mitral or tricuspid valve (the leaflets), as imaged (1-2 mm, blurred by motion)
 
 
 def atrioventricular_detail(heart: HeartShape, points_hrt: np.ndarray, lab: np.ndarray, s: float,
