@@ -865,7 +865,7 @@ def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spi
             tissue = chest.labels(points)
             assert not np.isin(tissue, (body.AIR, body.SUBCUT_FAT, body.MUSCLE, body.RIB, body.CARTILAGE, body.STERNUM,
                                         body.SPINE, body.DISC, body.AORTA, body.LIVER, body.STOMACH,
-                                        body.DIAPHRAGM)).any()
+                                        body.ABDOMINAL_FAT, body.DIAPHRAGM)).any()
             # ...yet against the wall and on the diaphragm: a few mm further forwards or down meets them
             ahead = chest.labels(points - [0.0, HEART_WALL_CLEARANCE_MM + 2.0, 0.0])
             assert np.isin(ahead, (body.MUSCLE, body.RIB, body.STERNUM, body.SUBCUT_FAT)).any()
@@ -1083,7 +1083,7 @@ def test_the_fat_over_the_lv_lies_at_its_base_and_apex_and_leaves_the_lateral_wa
         """Share of the 3 mm outside the LV epicardium, 100 degrees or more from the septum (beyond the
         interventricular grooves' reach), that is fat, in the short-axis plane at depth ``xi``."""
         lab = sax_labels(heart, uu, vv, g["base_w_mm"] - xi * g["c_epi_mm"], 0.0)
-        lv = np.isin(lab, (anatomy.LV_MYO, anatomy.LV_CAVITY, anatomy.PAPILLARY))
+        lv = np.isin(lab, (anatomy.LV_MYO, *anatomy.LV_BLOOD_POOL))
         ring = binary_dilation(lv, iterations=12) & ~lv & (theta >= 100.0)
         return (lab[ring] == anatomy.EPI_FAT).mean()
 
