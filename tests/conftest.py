@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from cmrpipe.paths import PARAMS_DIR
+from tiny import TINY
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +21,7 @@ def faulty_cohort(tmp_path_factory):
     from cmrpipe.synth.cohort import config_for, generate_cohort
 
     out = tmp_path_factory.mktemp("faulty") / "cohort"
-    config = config_for("smoke", seed=4, n_subjects=6, faults=True, workers=2, frames={"mesa": 4, "ukb": 4},
-                        n_in_plane=1, n_through=1)
+    config = config_for("smoke", seed=4, n_subjects=6, faults=True, workers=2, **TINY)
     return out, generate_cohort(config, out, progress=False)
 
 

@@ -19,8 +19,7 @@ from cmrpipe.io.errors import SubjectDataError
 from cmrpipe.io.manifest import ManifestError, load_manifest, sha256_file, write_manifest
 from cmrpipe.io.store import ingest_cohort
 from cmrpipe.synth.cohort import config_for, generate_cohort
-
-TINY = dict(frames={"mesa": 4, "ukb": 4}, n_in_plane=1, n_through=1)
+from tiny import TINY
 
 
 @pytest.fixture(scope="module")

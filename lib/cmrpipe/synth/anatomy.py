@@ -119,19 +119,19 @@ class Perturbation:
     septal: float = 0.0
     ellipse: float = 0.0
     ellipse_angle: float = 0.0
-    tip: float = 0.0
+    tip: float | None = None
 
     def radius_factor(self, cos_t: np.ndarray, sin_t: np.ndarray, xi: np.ndarray) -> np.ndarray:
         """The surface's radius over its radial semi-axis ``a`` at angle ``theta`` and depth ``xi``.
 
-        The profile ``(1 - xi**power)**tip`` (``tip`` 0 stands for ``1 / power``: with ``power`` 2 an
+        The profile ``(1 - xi**power)**tip`` (``tip`` None stands for ``1 / power``: with ``power`` 2 an
         ellipsoid; above 2 a fuller "bullet", with a blunter apex; a ``tip`` above ``1 / power``
         narrows the lower part towards a more pointed apex) times ``1 + delta`` times the basal taper
         ``1 - basal_taper * max(0, 1 - xi / TAPER_DEPTH)**2``, which narrows the surface towards
         the base (the mitral annulus is narrower than the ventricle below it).
         """
         xi = np.asarray(xi)
-        profile = (1 - xi**self.power) ** (self.tip or 1.0 / self.power)
+        profile = (1 - xi**self.power) ** (1.0 / self.power if self.tip is None else self.tip)
         return profile * (1 + self.at(cos_t, sin_t, xi)) * taper(xi, self.basal_taper)
 
     def __call__(self, theta: np.ndarray, xi: np.ndarray) -> np.ndarray:

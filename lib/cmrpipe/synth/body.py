@@ -339,7 +339,7 @@ class Chest:
         half_width = (20.0 + 12.0 * np.clip((yt + 0.2 * depth) / depth, 0.0, 1.0)
                       - 14.0 * front * front * (3.0 - 2.0 * front)
                       + 5.0 * np.cos(yt / 17.0 + zt / 31.0))
-        across = xt - 8.0 - 6.0 * np.sin(zt / 23.0)
+        across = xt - mediastinum_middle_x(zt)
         pt = p[thorax]
         if self.shape is not None:
             # its two edges wander, each its own way (no plane cuts them straight)
@@ -582,6 +582,12 @@ class Chest:
                           - BED_MARGIN_MM, 0.0, None)
         lift = np.minimum(gaussian_filter(lift, BED_SMOOTH_MM / step), ceiling)
         return dataclasses.replace(self, bed_origin_mm=origin, bed_lift_mm=lift.astype(np.float32))
+
+
+def mediastinum_middle_x(z: np.ndarray) -> np.ndarray:
+    """The middle of the smooth model's mediastinum (x, mm, LPS) at height ``z``: a little left of the
+    midline, swaying gently head-foot."""
+    return 8.0 + 6.0 * np.sin(z / 23.0)
 
 
 def _smooth_max(a: np.ndarray, b, softness: float) -> np.ndarray:

@@ -128,12 +128,16 @@ def heart_for(subject: dict, rng: np.random.Generator, effects: dict = PLANTED_E
         wall_mm=float(max(wall, MIN_WALL_MM)), apex_wall_mm=float(max(apex_wall, 3.0)),
         radial_shortening=float(np.clip(radial * (1 + radial_frac), 0.05, 0.45)),
         long_shortening=longitudinal, epi_long_shortening=BASE_DESCENT_SHARE * longitudinal,
-        endo_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=ENDO_BASAL_TAPER,
-                                       power=LV_PROFILE_POWER, tip=LV_PROFILE_TIP, septal=SEPTAL_FLATTENING),
-        epi_delta=dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=EPI_BASAL_TAPER,
-                                      power=LV_PROFILE_POWER, tip=LV_PROFILE_TIP),
+        endo_delta=_lv_surface(rng, ENDO_BASAL_TAPER, septal=SEPTAL_FLATTENING),
+        epi_delta=_lv_surface(rng, EPI_BASAL_TAPER),
         rv_scale=float(rng.normal(1.0, 0.06)), papillary_mm=float(np.clip(rng.normal(6.3, 0.5), 5.4, 7.6)),
         fat_scale=epicardial_fat_scale(subject))
+
+
+def _lv_surface(rng: np.random.Generator, basal_taper: float, **more) -> Perturbation:
+    """One LV surface: its own smooth random variation on the population's base-to-apex profile."""
+    return dataclasses.replace(Perturbation.random(rng, scale=0.035), basal_taper=basal_taper,
+                               power=LV_PROFILE_POWER, tip=LV_PROFILE_TIP, **more)
 
 
 def body_mass_index(subject: dict) -> float:
