@@ -6,7 +6,8 @@ chest wall muscles (pectorals in front, the thick paraspinal muscles either side
 the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
 lies against the chest wall, and the anterior mediastinal fat beside its front and behind
-the sternum), the vertebral body with the spinal canal behind it, and the descending
+the sternum, and a pad of pericardial fat between the heart's apex and the chest wall), the vertebral
+body with the spinal canal behind it, and the descending
 aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
 (left, its gas in front above a flat gas-fluid level, as the subject lies supine, a rounded
@@ -113,6 +114,9 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
 LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
+APEX_FAT_MM = 11.0          # the pericardial fat pad at the apex: its radius there (a typical heart's fat)
+APEX_FAT_SPREAD = 1.0       # widening by this fraction on its way to the chest wall, most of it near the wall,
+APEX_FAT_REACH_MM = 30.0    # which it reaches where that lies at most this far from the apex (else it ends short)
 VISCERAL_FAT_LEVEL = 0.0  # the upper abdomen's bowel loops are where a sum of three sines exceeds this: about half fat
 MEDIASTINUM_FLOOR = 0.3      # each half of the mediastinum keeps at least this fraction of the model's width
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
@@ -206,6 +210,32 @@ class BodyShape:
 
 
 @dataclass(frozen=True)
+class ApexFatPad:
+    """The pericardial fat pad at the heart's apex, where the apex meets the chest wall: a rounded cone of fat
+    from the apex (``apex_lps``, the outside of its epicardial fat) along ``direction_lps`` (unit) to the
+    nearest chest wall, ``length_mm`` away, ``radius_mm`` round at the apex and widening by
+    :data:`APEX_FAT_SPREAD` to its other end as the square of the distance along it: curved sides that
+    flare into the wall (as fat fills the angle between two surfaces), neither a rod nor a straight cone. ``to_wall``
+    False: the wall lay out of reach, and the pad is a cap on the apex. It takes the place of lung only (the heart is drawn over it, the
+    wall and the diaphragm stop it)."""
+
+    apex_lps: tuple[float, float, float]
+    direction_lps: tuple[float, float, float]
+    length_mm: float
+    radius_mm: float
+    to_wall: bool = True
+
+    def holds(self, points: np.ndarray, bulge_mm: np.ndarray | float = 0.0) -> np.ndarray:
+        """Whether each point (..., 3) lies in the pad, its outline moved out by ``bulge_mm``."""
+        d = np.asarray(points, np.float32) - np.asarray(self.apex_lps, np.float32)
+        n = np.asarray(self.direction_lps, np.float32)
+        along = d @ n
+        t = np.clip(along, 0.0, self.length_mm)  # the nearest point of its axis
+        radius = self.radius_mm * (1.0 + APEX_FAT_SPREAD * (t / max(self.length_mm, 1.0)) ** 2) + bulge_mm
+        return np.linalg.norm(d - t[..., None] * n, axis=-1) <= radius
+
+
+@dataclass(frozen=True)
 class Chest:
     """Sizes and positions of the chest's parts (mm, LPS); ``heart_centre_lps`` is the heart's centre
     (the coils, the breasts and the trunk's widest part are placed by it).
@@ -217,7 +247,8 @@ class Chest:
     ``bed_lift_mm`` (a grid of ``bed_step_mm`` cells in x and y, its first cell's centre at
     ``bed_origin_mm``) raises the diaphragm under the heart, which rests on it and moulds it
     (None: the domes alone). ``shape`` (:class:`BodyShape`) bends the body out of the model's
-    smooth form and makes its fat and muscle uneven in 3-D (None: the smooth model).
+    smooth form and makes its fat and muscle uneven in 3-D (None: the smooth model). ``apex_fat``
+    (:class:`ApexFatPad`) is the pericardial fat between the heart's apex and the chest wall (None: lung).
     """
 
     half_width_mm: float
@@ -234,6 +265,7 @@ class Chest:
     bed_step_mm: float = 4.0
     bed_lift_mm: np.ndarray | None = field(default=None, compare=False)
     shape: BodyShape | None = field(default=None, compare=False)
+    apex_fat: ApexFatPad | None = None
 
     @classmethod
     def irregularity(cls, rng: np.random.Generator) -> dict:
@@ -357,6 +389,11 @@ class Chest:
         if self.shape is not None:
             fat_back = fat_back + self.shape.fat_back(pt[inside])
         thorax_labels[inside[yt[inside] < fat_back]] = MED_FAT
+        if self.apex_fat is not None:
+            # the pericardial fat pad between the apex and the chest wall, its outline bulging with lobules
+            lung = np.flatnonzero(thorax_labels == LUNG)
+            bulge = self.shape.lobules(pt[lung]) if self.shape is not None else 0.0
+            thorax_labels[lung[self.apex_fat.holds(pt[lung], bulge)]] = MED_FAT
         out[thorax] = thorax_labels
         # the abdomen below the diaphragm's muscle
         below = cavity & (z <= dome - DIAPHRAGM_MM)
