@@ -846,76 +846,77 @@ def test_display_axes_put_up_at_the_top_and_right_on_the_right():
         assert row @ [0.0, -1.0, 0.0] < 0 and col @ [1.0, 0.0, 0.0] > 0
 
 
-def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spine():
+@pytest.fixture(scope="module")
+def seated_subjects():
+    """Four subjects of each look, their hearts seated in their chests (made once for the tests that read them)."""
+    config = config_for("smoke", seed=4, n_subjects=4, **TINY)
+    return [make_subject(config, protocol_name, index) for protocol_name in ("mesa", "ukb") for index in range(4)]
+
+
+def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spine(seated_subjects):
     from cmrpipe.synth import body
     from cmrpipe.synth.cohort import HEART_DIAPHRAGM_CLEARANCE_MM, HEART_WALL_CLEARANCE_MM, _column_extreme
 
-    config = config_for("smoke", seed=4, n_subjects=4, **TINY)
-    for protocol_name in ("mesa", "ukb"):
-        for index in range(4):
-            s = make_subject(config, protocol_name, index)
-            heart, pose, chest = s["heart"], s["pose"], s["chest"]
-            base = heart.surfaces(0.0)["base_w_mm"]
-            axis = np.arange(-110.0, 110.0, 2.0)
-            grid = np.stack(np.meshgrid(axis, axis, np.arange(-5.0, base + 45.0, 2.0), indexing="ij"), -1)
-            grid = grid.reshape(-1, 3)
-            points = pose.to_lps(grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND])
-            # no heart inside the chest wall, the spine, the aorta or the abdomen
-            tissue = chest.labels(points)
-            assert not np.isin(tissue, (body.AIR, body.SUBCUT_FAT, body.MUSCLE, body.RIB, body.CARTILAGE, body.STERNUM,
-                                        body.SPINE, body.DISC, body.AORTA, body.LIVER, body.STOMACH,
-                                        body.ABDOMINAL_FAT, body.DIAPHRAGM)).any()
-            # ...yet against the wall and on the diaphragm: a few mm further forwards or down meets them
-            ahead = chest.labels(points - [0.0, HEART_WALL_CLEARANCE_MM + 2.0, 0.0])
-            assert np.isin(ahead, (body.MUSCLE, body.RIB, body.STERNUM, body.SUBCUT_FAT)).any()
-            below = chest.labels(points - [0.0, 0.0, HEART_DIAPHRAGM_CLEARANCE_MM + 2.0])
-            assert (below == body.DIAPHRAGM).any()
-            # the diaphragm moulded to the heart's underside: much more of it lies close on the diaphragm than
-            # on the domes alone
-            (x, y), bottom = _column_extreme(points, (0, 1), 2)
-            gap = bottom - chest.diaphragm_z(x, y)
-            gap_domes = bottom - dataclasses.replace(chest, bed_lift_mm=None).diaphragm_z(x, y)
-            assert np.mean(gap < 8.0) > 2.5 * np.mean(gap_domes < 8.0)
-            assert np.median(gap) < 0.6 * np.median(gap_domes)
-            # with the lung beside it
-            hx, hy, hz = chest.heart_centre_lps
-            a_epi = heart.surfaces(0.0)["a_epi_mm"]
-            lateral = np.array([[hx + f * a_epi, hy, hz] for f in np.linspace(1.1, 2.5, 15)])
-            assert (chest.labels(lateral) == body.LUNG).any()
+    for s in seated_subjects:
+        heart, pose, chest = s["heart"], s["pose"], s["chest"]
+        base = heart.surfaces(0.0)["base_w_mm"]
+        axis = np.arange(-110.0, 110.0, 2.0)
+        grid = np.stack(np.meshgrid(axis, axis, np.arange(-5.0, base + 45.0, 2.0), indexing="ij"), -1)
+        grid = grid.reshape(-1, 3)
+        points = pose.to_lps(grid[heart.labels(grid, 0.0) != anatomy.BACKGROUND])
+        # no heart inside the chest wall, the spine, the aorta or the abdomen
+        tissue = chest.labels(points)
+        assert not np.isin(tissue, (body.AIR, body.SUBCUT_FAT, body.MUSCLE, body.RIB, body.CARTILAGE, body.STERNUM,
+                                    body.SPINE, body.DISC, body.AORTA, body.LIVER, body.STOMACH,
+                                    body.ABDOMINAL_FAT, body.DIAPHRAGM)).any()
+        # ...yet against the wall and on the diaphragm: a few mm further forwards or down meets them
+        ahead = chest.labels(points - [0.0, HEART_WALL_CLEARANCE_MM + 2.0, 0.0])
+        assert np.isin(ahead, (body.MUSCLE, body.RIB, body.STERNUM, body.SUBCUT_FAT)).any()
+        below = chest.labels(points - [0.0, 0.0, HEART_DIAPHRAGM_CLEARANCE_MM + 2.0])
+        assert (below == body.DIAPHRAGM).any()
+        # the diaphragm moulded to the heart's underside: much more of it lies close on the diaphragm than
+        # on the domes alone
+        (x, y), bottom = _column_extreme(points, (0, 1), 2)
+        gap = bottom - chest.diaphragm_z(x, y)
+        gap_domes = bottom - dataclasses.replace(chest, bed_lift_mm=None).diaphragm_z(x, y)
+        assert np.mean(gap < 8.0) > 2.5 * np.mean(gap_domes < 8.0)
+        assert np.median(gap) < 0.6 * np.median(gap_domes)
+        # with the lung beside it
+        hx, hy, hz = chest.heart_centre_lps
+        a_epi = heart.surfaces(0.0)["a_epi_mm"]
+        lateral = np.array([[hx + f * a_epi, hy, hz] for f in np.linspace(1.1, 2.5, 15)])
+        assert (chest.labels(lateral) == body.LUNG).any()
 
 
-def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung():
+def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung(seated_subjects):
     from cmrpipe.synth import body
     from cmrpipe.synth.cohort import CHEST_WALL
 
-    config = config_for("smoke", seed=4, n_subjects=5, **TINY)
     reached, gaps, rng = [], [], np.random.default_rng(0)
-    for protocol_name in ("mesa", "ukb"):
-        for index in range(5):
-            s = make_subject(config, protocol_name, index)
-            chest, heart, pose = s["chest"], s["heart"], s["pose"]
-            pad = chest.apex_fat
-            apex, n = np.asarray(pad.apex_lps), np.asarray(pad.direction_lps)
-            # it starts at the outside of the heart's apex, and points within about 70 degrees of the apex's way
-            assert heart.labels(pose.to_hrt(apex - 2.0 * n), 0.0) != anatomy.BACKGROUND
-            assert heart.labels(pose.to_hrt(apex + 2.0 * n), 0.0) == anatomy.BACKGROUND
-            assert n @ -pose.axes_lps[:, 2] > 0.3
-            assert pad.radius_mm == pytest.approx(body.APEX_FAT_MM * heart.fat_scale)
-            # no lung between the apex and the wall along its axis: fat, then the wall
-            along = chest.labels(apex + np.arange(1.0, pad.length_mm - 4.0, 1.0)[:, None] * n)
-            assert not (along == body.LUNG).any()
-            # it ends in the wall where the wall lies within reach (else a cap on the apex, out of reach of it)
-            ends_in_wall = bool(np.isin(chest.labels(apex + pad.length_mm * n), CHEST_WALL))
-            assert ends_in_wall == pad.to_wall
-            assert pad.length_mm <= body.APEX_FAT_REACH_MM + 3.0
-            reached.append(pad.to_wall)
-            gaps.append(pad.length_mm - 3.0 if pad.to_wall else np.inf)
-            # it takes the place of lung, and of nothing else
-            points = apex + rng.uniform(-40.0, 40.0, (20000, 3))
-            with_pad, without = chest.labels(points), dataclasses.replace(chest, apex_fat=None).labels(points)
-            changed = with_pad != without
-            assert changed.sum() > 20
-            assert (without[changed] == body.LUNG).all() and (with_pad[changed] == body.MED_FAT).all()
+    for s in seated_subjects:
+        chest, heart, pose = s["chest"], s["heart"], s["pose"]
+        pad = chest.apex_fat
+        apex, n = np.asarray(pad.apex_lps), np.asarray(pad.direction_lps)
+        # it starts at the outside of the heart's apex, and points within about 70 degrees of the apex's way
+        assert heart.labels(pose.to_hrt(apex - 2.0 * n), 0.0) != anatomy.BACKGROUND
+        assert heart.labels(pose.to_hrt(apex + 2.0 * n), 0.0) == anatomy.BACKGROUND
+        assert n @ -pose.axes_lps[:, 2] > 0.3
+        assert pad.radius_mm == pytest.approx(body.APEX_FAT_MM * heart.fat_scale)
+        # no lung between the apex and the wall along its axis: fat, then the wall
+        along = chest.labels(apex + np.arange(1.0, pad.length_mm - 4.0, 1.0)[:, None] * n)
+        assert not (along == body.LUNG).any()
+        # it ends in the wall where the wall lies within reach (else a cap on the apex, out of reach of it)
+        ends_in_wall = bool(np.isin(chest.labels(apex + pad.length_mm * n), CHEST_WALL))
+        assert ends_in_wall == pad.to_wall
+        assert pad.length_mm <= body.APEX_FAT_REACH_MM + 3.0
+        reached.append(pad.to_wall)
+        gaps.append(pad.length_mm - 3.0 if pad.to_wall else np.inf)
+        # it takes the place of lung, and of nothing else
+        points = apex + rng.uniform(-40.0, 40.0, (20000, 3))
+        with_pad, without = chest.labels(points), dataclasses.replace(chest, apex_fat=None).labels(points)
+        changed = with_pad != without
+        assert changed.sum() > 20
+        assert (without[changed] == body.LUNG).all() and (with_pad[changed] == body.MED_FAT).all()
     # most apices lie near the wall (hearts turned 57 degrees from the sagittal plane, as generator v20 drew
     # them, left half of them 14 mm or more away and a third out of reach)
     assert np.mean(reached) >= 0.8
