@@ -912,7 +912,7 @@ def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung
         reached.append(pad.to_wall)
         gaps.append(pad.length_mm - 3.0 if pad.to_wall else np.inf)
         # it takes the place of lung, and of nothing else
-        points = apex + rng.uniform(-40.0, 40.0, (20000, 3))
+        points = apex + rng.uniform(-25.0, 25.0, (20000, 3))
         with_pad, without = chest.labels(points), dataclasses.replace(chest, apex_fat=None).labels(points)
         changed = with_pad != without
         assert changed.sum() > 20

@@ -114,9 +114,11 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
 LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
-APEX_FAT_MM = 11.0          # the pericardial fat pad at the apex: its radius there (a typical heart's fat)
-APEX_FAT_SPREAD = 1.0       # widening by this fraction on its way to the chest wall, most of it near the wall,
-APEX_FAT_REACH_MM = 30.0    # which it reaches where that lies at most this far from the apex (else it ends short)
+APEX_FAT_MM = 7.0           # the pericardial fat pad at the apex: its half-width (a typical heart's fat)
+APEX_FAT_BULGE = 1.3        # a lens this many radii across in its middle,
+APEX_FAT_OVERLAP = 0.6      # reaching this many radii past the apex and the wall (which hide it),
+APEX_FAT_LOBE_MM = 3.0      # its outline lobulated by up to about this,
+APEX_FAT_REACH_MM = 30.0    # and reaching the wall where that lies at most this far from the apex (else a cap)
 VISCERAL_FAT_LEVEL = 0.0  # the upper abdomen's bowel loops are where a sum of three sines exceeds this: about half fat
 MEDIASTINUM_FLOOR = 0.3      # each half of the mediastinum keeps at least this fraction of the model's width
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
@@ -211,13 +213,13 @@ class BodyShape:
 
 @dataclass(frozen=True)
 class ApexFatPad:
-    """The pericardial fat pad at the heart's apex, where the apex meets the chest wall: a rounded cone of fat
-    from the apex (``apex_lps``, the outside of its epicardial fat) along ``direction_lps`` (unit) to the
-    nearest chest wall, ``length_mm`` away, ``radius_mm`` round at the apex and widening by
-    :data:`APEX_FAT_SPREAD` to its other end as the square of the distance along it: curved sides that
-    flare into the wall (as fat fills the angle between two surfaces), neither a rod nor a straight cone. ``to_wall``
-    False: the wall lay out of reach, and the pad is a cap on the apex. It takes the place of lung only (the heart is drawn over it, the
-    wall and the diaphragm stop it)."""
+    """The pericardial fat pad at the heart's apex, where the apex meets the chest wall: a lobulated lens of
+    fat from the apex (``apex_lps``, the outside of its epicardial fat) along ``direction_lps`` (unit) to the
+    nearest chest wall, ``length_mm`` away, :data:`APEX_FAT_BULGE` times ``radius_mm`` across in its middle
+    and reaching past both ends (into the heart and the wall, which hide it): its sides are convex and
+    lobulated, as a pad's are against the lung, neither a rod nor a cone. ``to_wall`` False: the wall lay out
+    of reach, and the pad is a cap on the apex. It takes the place of lung only (the heart is drawn over
+    it, the wall and the diaphragm stop it)."""
 
     apex_lps: tuple[float, float, float]
     direction_lps: tuple[float, float, float]
@@ -226,13 +228,20 @@ class ApexFatPad:
     to_wall: bool = True
 
     def holds(self, points: np.ndarray, bulge_mm: np.ndarray | float = 0.0) -> np.ndarray:
-        """Whether each point (..., 3) lies in the pad, its outline moved out by ``bulge_mm``."""
-        d = np.asarray(points, np.float32) - np.asarray(self.apex_lps, np.float32)
+        """Whether each point (..., 3) lies in the pad, its outline moved out by ``bulge_mm`` and by its
+        own lobules (:data:`APEX_FAT_LOBE_MM`, 12-20 mm across)."""
+        p = np.asarray(points, np.float32)
+        d = p - np.asarray(self.apex_lps, np.float32)
         n = np.asarray(self.direction_lps, np.float32)
-        along = d @ n
-        t = np.clip(along, 0.0, self.length_mm)  # the nearest point of its axis
-        radius = self.radius_mm * (1.0 + APEX_FAT_SPREAD * (t / max(self.length_mm, 1.0)) ** 2) + bulge_mm
-        return np.linalg.norm(d - t[..., None] * n, axis=-1) <= radius
+        half = 0.5 * self.length_mm
+        along = d @ n - half  # from the lens's middle
+        across = np.linalg.norm(d - (along + half)[..., None] * n, axis=-1)
+        x, y, z = p[..., 0], p[..., 1], p[..., 2]
+        lobes = APEX_FAT_LOBE_MM / 3.0 * (np.sin(x / 2.3 + 1.7 * np.sin(y / 3.1)) + np.sin(y / 2.7 + 1.3 * np.sin(z / 2.9))
+                                          + np.sin(z / 2.1 + 1.1 * np.sin(x / 3.3)))
+        width = APEX_FAT_BULGE * self.radius_mm + bulge_mm + lobes
+        reach = half + APEX_FAT_OVERLAP * self.radius_mm
+        return (along / reach) ** 2 + (across / np.maximum(width, 1.0)) ** 2 <= 1.0
 
 
 @dataclass(frozen=True)

@@ -105,8 +105,8 @@ GENERATOR_VERSION = 21
 # v21: hearts turned about 45 degrees from the sagittal plane, seen from the feet (the long axis's mean direction
 # (-0.59, 0.59, 0.45) from the apex to the base, was (-0.70, 0.45, 0.45), 57 degrees), so that the apex points
 # forwards to the chest wall that it beats against (v20 left half the apices 14 mm or more from the wall, in lung, a
-# third 30 mm or more); a pad of pericardial fat from the apex to the nearest chest wall, widening towards it
-# (radius 11 mm at the apex times the heart's fat scale), where that lies within 30 mm
+# third 30 mm or more); a pad of pericardial fat from the apex to the nearest chest wall where that lies within
+# 30 mm, a lobulated lens 1.3 times 7 mm times the heart's fat scale across (else a cap on the apex)
 # v20: a narrower LV with a tapering lower third: both surfaces' profile (1 - xi**3)**0.68 (v19's (1 - xi**2.5)**0.55
 # was an egg, widest at a third of its depth, its apex round), the basal taper 0.22 of the endocardium's radius and 0.12
 # of the epicardium's (were 0.27 and 0.16) fading out by 0.35 of the depth (was 0.45), the ED cavity radius 27.5 mm (was
