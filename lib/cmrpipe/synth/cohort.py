@@ -106,7 +106,7 @@ GENERATOR_VERSION = 21
 # (-0.59, 0.59, 0.45) from the apex to the base, was (-0.70, 0.45, 0.45), 57 degrees), so that the apex points
 # forwards to the chest wall that it beats against (v20 left half the apices 14 mm or more from the wall, in lung, a
 # third 30 mm or more); a pad of pericardial fat from the apex to the nearest chest wall where that lies within
-# 30 mm, a lobulated lens 1.3 times 7 mm times the heart's fat scale across (else a cap on the apex)
+# 12 mm, a lobulated lens 1.3 times 7 mm times the heart's fat scale across
 # v20: a narrower LV with a tapering lower third: both surfaces' profile (1 - xi**3)**0.68 (v19's (1 - xi**2.5)**0.55
 # was an egg, widest at a third of its depth, its apex round), the basal taper 0.22 of the endocardium's radius and 0.12
 # of the epicardium's (were 0.27 and 0.16) fading out by 0.35 of the depth (was 0.45), the ED cavity radius 27.5 mm (was
@@ -466,11 +466,11 @@ APEX_PROBES = _fibonacci_sphere(600)  # directions in which to look for the ches
 APEX_PROBE_COS = 0.35  # those within acos(0.35), about 70 degrees, of the way the apex points
 
 
-def apex_fat_pad(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> body.ApexFatPad:
+def apex_fat_pad(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> body.ApexFatPad | None:
     """The pericardial fat pad of a seated heart: from the outside of the apex's fat (on the axis, at ED)
-    towards the nearest chest wall within about 70 degrees of the way the apex points, reaching it where
-    it lies within :data:`body.APEX_FAT_REACH_MM` (else a cap on the apex as long as it is thick); as thick
-    as the heart's fat (its ``fat_scale``)."""
+    to the nearest chest wall within about 70 degrees of the way the apex points, where that lies within
+    :data:`body.APEX_FAT_REACH_MM` (None where it lies further: lung lies between them); as thick as the
+    heart's fat (its ``fat_scale``)."""
     w = np.arange(-30.0, 30.0, 0.5)
     on_axis = np.stack([np.zeros_like(w), np.zeros_like(w), w], -1)
     apex = pose.to_lps(on_axis[np.argmax(heart.labels(on_axis, 0.0) != anatomy.BACKGROUND)])
@@ -478,14 +478,13 @@ def apex_fat_pad(heart: anatomy.HeartShape, pose: render.Pose, chest: Chest) -> 
     steps = np.arange(1.0, body.APEX_FAT_REACH_MM + 1.0, 1.0)
     rays = apex + steps[None, :, None] * ahead[:, None, :]
     wall = np.isin(chest.labels(rays.reshape(-1, 3)), CHEST_WALL).reshape(rays.shape[:2])
-    radius = body.APEX_FAT_MM * heart.fat_scale
-    if not wall.any():  # no wall within reach: a cap of fat on the apex, the way it points
-        return body.ApexFatPad(tuple(map(float, apex)), tuple(map(float, -pose.axes_lps[:, 2])), radius, radius,
-                               to_wall=False)
+    if not wall.any():
+        return None
     first = np.where(wall.any(axis=1), wall.argmax(axis=1), len(steps))
     nearest = int(np.argmin(first))
     length = float(steps[first[nearest]]) + 3.0  # into the wall a little
-    return body.ApexFatPad(tuple(map(float, apex)), tuple(map(float, ahead[nearest])), length, radius)
+    return body.ApexFatPad(tuple(map(float, apex)), tuple(map(float, ahead[nearest])), length,
+                           body.APEX_FAT_MM * heart.fat_scale)
 
 
 def _column_extreme(points: np.ndarray, across: tuple[int, int], along: int, width_mm: float = 4.0):
