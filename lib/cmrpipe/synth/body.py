@@ -6,7 +6,7 @@ chest wall muscles (pectorals in front, the thick paraspinal muscles either side
 the spine behind) with the ribs in them (costal cartilage in front). Inside the
 thoracic cavity are the two lungs either side of the mediastinum (the heart, which
 lies against the chest wall, and the anterior mediastinal fat beside its front and behind
-the sternum, and a pad of pericardial fat between the heart's apex and the chest wall), the vertebral
+the sternum, and a pad of pericardial fat where the heart's apex nears the chest wall), the vertebral
 body with the spinal canal behind it, and the descending
 aorta beside the spine. Below the dome-shaped diaphragm (a sheet of muscle on which
 the heart rests) lie the liver (right, with its left lobe across the midline), the stomach
@@ -114,7 +114,7 @@ MUSCLE_FIELD_SD, MUSCLE_WAVELENGTH_MM = 0.2, (80.0, 200.0)  # and the chest-wall
 MEDIASTINUM_WANDER, MEDIASTINUM_WAVELENGTH_MM = 0.35, (30.0, 90.0)  # its right and left halves' widths (SD)
 FAT_BACK_WANDER_MM, FAT_BACK_WAVELENGTH_MM = 8.0, (25.0, 70.0)  # the back of the anterior mediastinal fat (SD)
 LOBULES_MM, LOBULES_WAVELENGTH_MM = 2.0, (20.0, 50.0)  # and the mediastinum's edges bulge with its lobules (SD)
-APEX_FAT_MM = 7.0           # the pericardial fat pad at the apex: its half-width (a typical heart's fat)
+APEX_FAT_MM = 7.0           # the pericardial fat pad at the apex: its radius_mm (a typical heart's fat),
 APEX_FAT_BULGE = 1.3        # a lens this many radii across in its middle,
 APEX_FAT_OVERLAP = 0.6      # reaching this many radii past the apex and the wall (which hide it),
 APEX_FAT_LOBE_MM = 3.0      # its outline lobulated by up to about this,
@@ -227,7 +227,7 @@ class ApexFatPad:
 
     def holds(self, points: np.ndarray, bulge_mm: np.ndarray | float = 0.0) -> np.ndarray:
         """Whether each point (..., 3) lies in the pad, its outline moved out by ``bulge_mm`` and by its
-        own lobules (:data:`APEX_FAT_LOBE_MM`, 12-20 mm across)."""
+        own lobules (:data:`APEX_FAT_LOBE_MM`, 13-21 mm across)."""
         p = np.asarray(points, np.float32)
         d = p - np.asarray(self.apex_lps, np.float32)
         n = np.asarray(self.direction_lps, np.float32)
