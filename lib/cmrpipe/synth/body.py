@@ -235,8 +235,7 @@ class ApexFatPad:
         along = d @ n - half  # from the lens's middle
         across = np.linalg.norm(d - (along + half)[..., None] * n, axis=-1)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
-        lobes = APEX_FAT_LOBE_MM / 3.0 * (np.sin(x / 2.3 + 1.7 * np.sin(y / 3.1)) + np.sin(y / 2.7 + 1.3 * np.sin(z / 2.9))
-                                          + np.sin(z / 2.1 + 1.1 * np.sin(x / 3.3)))
+        lobes = APEX_FAT_LOBE_MM / 3.0 * _wavy_sines(x, y, z, (2.3, 3.1, 2.7, 2.9, 2.1, 3.3), (1.7, 1.3, 1.1))
         width = APEX_FAT_BULGE * self.radius_mm + bulge_mm + lobes
         reach = half + APEX_FAT_OVERLAP * self.radius_mm
         return (along / reach) ** 2 + (across / np.maximum(width, 1.0)) ** 2 <= 1.0
@@ -435,8 +434,7 @@ class Chest:
         # visceral fat between them
         rest = below & (out == SOFT_TISSUE)
         xr, yr, zr = (c[rest] - np.float32(h) for c, h in zip((x, y, z), self.heart_centre_lps))
-        loops = (np.sin(xr / 7.0 + 1.7 * np.sin(yr / 15.0)) + np.sin(yr / 8.0 + 1.3 * np.sin(zr / 13.0))
-                 + np.sin(zr / 9.0 + 1.5 * np.sin(xr / 17.0)))
+        loops = _wavy_sines(xr, yr, zr, (7.0, 15.0, 8.0, 13.0, 9.0, 17.0), (1.7, 1.3, 1.5))
         out[rest] = np.where(loops < VISCERAL_FAT_LEVEL, ABDOMINAL_FAT, SOFT_TISSUE)
 
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
@@ -632,6 +630,17 @@ def mediastinum_middle_x(z: np.ndarray) -> np.ndarray:
     """The middle of the smooth model's mediastinum (x, mm, LPS) at height ``z``: a little left of the
     midline, swaying gently head-foot."""
     return 8.0 + 6.0 * np.sin(z / 23.0)
+
+
+def _wavy_sines(x: np.ndarray, y: np.ndarray, z: np.ndarray, scales_mm: tuple[float, ...],
+                bends: tuple[float, float, float]) -> np.ndarray:
+    """``sin(x / a + k1 sin(y / b)) + sin(y / c + k2 sin(z / d)) + sin(z / e + k3 sin(x / f))`` for
+    ``scales_mm`` (a..f) and ``bends`` (k1..k3): three sines, each along one axis and bent by a sine along
+    the next, whose sum (-3 to 3) makes rounded, irregular blobs about 2 pi scales across, with no straight
+    edge in any plane."""
+    a, b, c, d, e, f = scales_mm
+    return (np.sin(x / a + bends[0] * np.sin(y / b)) + np.sin(y / c + bends[1] * np.sin(z / d))
+            + np.sin(z / e + bends[2] * np.sin(x / f)))
 
 
 def _smooth_max(a: np.ndarray, b, softness: float) -> np.ndarray:
