@@ -1,8 +1,9 @@
-"""Shared fixtures: a seeded generator, parameter files, tiny chapter notebooks and a cohort with every
-planted fault."""
+"""Shared fixtures: a seeded generator, parameter files, tiny chapter notebooks, a cohort with every planted
+fault and a run of every real chapter."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -23,6 +24,28 @@ def faulty_cohort(tmp_path_factory):
     out = tmp_path_factory.mktemp("faulty") / "cohort"
     config = config_for("smoke", seed=4, n_subjects=6, faults=True, workers=2, **TINY)
     return out, generate_cohort(config, out, progress=False)
+
+
+@pytest.fixture(scope="session")
+def chapter_run(tmp_path_factory):
+    """Every chapter, executed once with papermill on a smoke cohort of 16 + 16 subjects, for the tests of the real
+    chapters and of the book: ``(params, outcomes, book_dir)``. At seed 8 the 12 clean MESA-like subjects leave
+    Paper A's segmentation split its floor of two test subjects (seed 7 needs 30 subjects for that). Read it,
+    never change it (a test that must, puts it back)."""
+    from cmrpipe.params import Params
+    from cmrpipe.paths import BOOK_DIR
+    from cmrpipe.runner import run_chapters
+
+    tmp = tmp_path_factory.mktemp("chapters")
+    data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
+    data.update(runs_dir=str(tmp / "runs"), n_subjects=16, seed=8)
+    path = tmp / "smoke.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    book = tmp / "book"
+    book.mkdir()
+    shutil.copy(BOOK_DIR / "intro.md", book / "intro.md")
+    outcomes = run_chapters(path, book_dir=book, progress=False)
+    return Params.from_yaml(path), outcomes, book
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from cmrpipe.book import BookError, build_book, check_pages, toc_files
 from cmrpipe.paths import BOOK_DIR, BOOK_TOC, NOTEBOOKS_DIR
-from cmrpipe.runner import discover_chapters, run_chapters
+from cmrpipe.runner import discover_chapters
 
 
 def test_toc_lists_every_chapter_in_order():
@@ -32,13 +32,11 @@ def test_check_pages_names_a_chapter_that_has_not_run(tmp_path):
         check_pages(tmp_path, BOOK_TOC)
 
 
-def test_book_builds_with_published_values(tmp_path, write_params):
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(BOOK_DIR / "intro.md", book / "intro.md")
-    outcomes = run_chapters(write_params(n_subjects=3), notebooks_dir=NOTEBOOKS_DIR, book_dir=book,
-                            progress=False)
+def test_book_builds_with_published_values(tmp_path, chapter_run):
+    _, outcomes, executed = chapter_run
     assert [o.status for o in outcomes] == ["ran"] * len(outcomes)
+    book = tmp_path / "book"  # a copy: the build writes into the book, and the test then breaks it
+    shutil.copytree(executed, book)
 
     index = build_book(book)
     assert index == book / "_build" / "html" / "index.html"
@@ -48,7 +46,7 @@ def test_book_builds_with_published_values(tmp_path, write_params):
     assert "0.98 (p&lt;0.001)" in page                # Paper A Table 4, escaped
     assert "r = 0.864 (0.847–0.880)" in text          # Paper B, glued into the prose
     assert "{glue" not in text                        # every glue role resolved
-    assert "n_subjects = 3" not in text               # papermill's injected cell is hidden
+    assert "n_subjects = 16" not in text              # papermill's injected cell is hidden
     assert "Traceback" not in text
     cohort_page = (index.parent / "00b_synthetic_cohort.html").read_text()
     assert cohort_page.count("<img") >= 5             # the montages and the planted-effects figure

@@ -1,4 +1,5 @@
-"""The real chapters, executed with papermill on a small smoke cohort: the chain from cohort to store."""
+"""The real chapters, executed with papermill on a small smoke cohort (conftest's ``chapter_run``): the chain
+from cohort to store to segmentation."""
 
 import json
 
@@ -6,36 +7,20 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-
-from cmrpipe import runner
-from cmrpipe.params import Params
-from cmrpipe.paths import PARAMS_DIR
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("chain")
-    data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
-    data.update(runs_dir=str(tmp / "runs"), n_subjects=8)
-    path = tmp / "smoke.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    outcomes = runner.run_chapters(path, ["00b", "01"], book_dir=tmp / "book", progress=False)
-    return Params.from_yaml(path), outcomes
-
-
-def test_chapters_run_and_write_their_summary_keys(smoke_run):
-    params, outcomes = smoke_run
-    assert [(o.chapter.id, o.status) for o in outcomes] == [("00b", "ran"), ("01", "ran")]
+def test_chapters_run_and_write_their_summary_keys(chapter_run):
+    params, outcomes, _ = chapter_run
+    assert [(o.chapter.id, o.status) for o in outcomes] == [("00", "ran"), ("00b", "ran"), ("01", "ran"), ("03", "ran")]
     summary = json.loads((params.run_dir / "results" / "summary.json").read_text())
-    assert summary["prep.n_subjects"] == 16
-    assert summary["prep.n_excluded"] == 7 and summary["prep.n_included"] == 9  # the 7 planted faults
+    assert summary["prep.n_subjects"] == 32
+    assert summary["prep.n_excluded"] == 7 and summary["prep.n_included"] == 25  # the 7 planted faults
 
 
-def test_data_preparation_finds_every_planted_fault_and_reads_the_truth(smoke_run):
+def test_data_preparation_finds_every_planted_fault_and_reads_the_truth(chapter_run):
     from cmrpipe.report import prep as tables
 
-    params, _ = smoke_run
+    params, _, _ = chapter_run
     store = params.run_dir / "store"
     index, exclusions = pd.read_csv(store / "index.csv"), pd.read_csv(store / "exclusions.csv")
     truth = tables.read_truth(params)
@@ -51,21 +36,8 @@ def test_data_preparation_finds_every_planted_fault_and_reads_the_truth(smoke_ru
         assert (params.run_dir / "figures" / name).stat().st_size > 10_000
 
 
-@pytest.fixture(scope="module")
-def segmentation_run(tmp_path_factory):
-    """A MESA-only smoke cohort large enough for Paper A's segmentation split to have test subjects."""
-    tmp = tmp_path_factory.mktemp("seg")
-    data = yaml.safe_load((PARAMS_DIR / "smoke.yaml").read_text())
-    data.update(runs_dir=str(tmp / "runs"), protocols=["mesa"], n_subjects=30)
-    path = tmp / "smoke.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    outcomes = runner.run_chapters(path, ["00b", "01", "03"], book_dir=tmp / "book", progress=False)
-    return Params.from_yaml(path), outcomes
-
-
-def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
-    params, outcomes = segmentation_run
-    assert [o.status for o in outcomes] == ["ran"] * 3
+def test_segmentation_chapter_trains_segments_and_scores(chapter_run):
+    params, _, _ = chapter_run
     run = params.run_dir
     index = pd.read_csv(run / "store" / "index.csv")
     test_keys = set(index.key[index.seg_split == "test"])
@@ -105,10 +77,10 @@ def test_segmentation_chapter_trains_segments_and_scores(segmentation_run):
         assert (run / "figures" / name).stat().st_size > 10_000
 
 
-def test_segmentation_chapter_reuses_its_model_and_masks(segmentation_run):
+def test_segmentation_chapter_reuses_its_model_and_masks(chapter_run):
     from cmrpipe import segment
 
-    params, _ = segmentation_run
+    params, _, _ = chapter_run
     run = params.run_dir
     masks = sorted((run / "segmentation" / "masks").glob("*.h5"))
     before = {p: p.stat().st_mtime_ns for p in masks}
@@ -118,10 +90,12 @@ def test_segmentation_chapter_reuses_its_model_and_masks(segmentation_run):
     assert {p: p.stat().st_mtime_ns for p in masks} == before  # nothing predicted again
     pd.testing.assert_frame_equal(pd.read_csv(run / "results" / "seg_measures.csv"), first)
 
+    index_text = (run / "store" / "index.csv").read_text()
     index = pd.read_csv(run / "store" / "index.csv")  # a segmented subject ingested again with new inputs
     changed = str(index.key[index.seg_split == "test"].iloc[0])
     index.loc[index.key == changed, "inputs_sha256"] = "0" * 64
     index.to_csv(run / "store" / "index.csv", index=False)
     assert segment.run(params, progress=False).model_source == "reused"  # the training inputs are unchanged
     again = {p.stem for p in masks if p.stat().st_mtime_ns != before[p]}
+    (run / "store" / "index.csv").write_text(index_text)  # the shared run's index as the chapters wrote it
     assert again == {changed}

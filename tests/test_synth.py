@@ -1,6 +1,7 @@
 """The synthetic cohort: anatomy against closed forms, geometry through independent readers, files, truth."""
 
 import dataclasses
+import functools
 import io
 import json
 import zipfile
@@ -26,6 +27,13 @@ def u_line_labels(heart, line_u, s, xi=0.4):
     below the base, contraction ``s``: through the septum (``u`` > 0) and the free wall opposite."""
     g = heart.surfaces(s)
     return sax_labels(heart, line_u, np.zeros_like(line_u), g["base_w_mm"] - xi * g["c_epi_mm"], s)
+
+
+@functools.cache
+def tiny_subject(protocol_name: str, index: int) -> dict:
+    """A tiny smoke subject at seed 4 (``make_subject``, which ``n_subjects`` does not change), made once for all
+    the tests that read it: read it, never change it (its anatomy is frozen dataclasses)."""
+    return make_subject(config_for("smoke", seed=4, n_subjects=index + 1, **TINY), protocol_name, index)
 
 
 @pytest.fixture(scope="module")
@@ -330,25 +338,24 @@ def test_finished_cohort_with_other_parameters_is_refused(cohort):
 
 
 def test_a_cohort_of_another_generator_version_is_refused_and_the_runs_own_is_remade(tmp_path, monkeypatch):
+    import dataclasses
+
     from cmrpipe.params import Params
     from cmrpipe.paths import PARAMS_DIR
     from cmrpipe.synth import cohort as synth_cohort
 
     config = config_for("smoke", seed=2, n_subjects=1, protocols=("mesa",), **TINY)
-    generate_cohort(config, tmp_path / "c", progress=False)
-    monkeypatch.setattr(synth_cohort, "GENERATOR_VERSION", synth_cohort.GENERATOR_VERSION + 1)
-    with pytest.raises(synth_cohort.StaleCohortError, match="differing: generator_version"):
-        generate_cohort(config, tmp_path / "c", progress=False)
-
-    import dataclasses
-
     params = dataclasses.replace(Params.from_yaml(PARAMS_DIR / "smoke.yaml"), runs_dir=str(tmp_path / "runs"),
                                  n_subjects=1, protocols=["mesa"])
     run_cohort = params.run_dir / "cohort"
     monkeypatch.setattr(synth_cohort, "config_for", lambda *a, **k: config)
     synth_cohort.cohort_for_run(params, progress=False)
     monkeypatch.setattr(synth_cohort, "GENERATOR_VERSION", synth_cohort.GENERATOR_VERSION + 1)
-    out, truth = synth_cohort.cohort_for_run(params, progress=False)
+    before = sorted((p, p.stat().st_mtime_ns) for p in run_cohort.rglob("*"))
+    with pytest.raises(synth_cohort.StaleCohortError, match="differing: generator_version"):
+        generate_cohort(config, run_cohort, progress=False)
+    assert sorted((p, p.stat().st_mtime_ns) for p in run_cohort.rglob("*")) == before  # refused before writing
+    out, truth = synth_cohort.cohort_for_run(params, progress=False)  # a run's own cohort is made again
     assert out == run_cohort and len(truth) == 1
     assert json.loads((out / "cohort.json").read_text())["config"]["generator_version"] == \
         synth_cohort.GENERATOR_VERSION
@@ -805,9 +812,8 @@ def test_lv_trabeculae_are_ridges_bumps_and_free_cords_that_crowd_the_cavity_in_
 def test_planes_are_displayed_as_a_scanner_shows_them(protocol_name):
     from cmrpipe.synth import render
 
-    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
     for index in range(3):
-        s = make_subject(config, protocol_name, index)
+        s = tiny_subject(protocol_name, index)
         views = {v.name: v.plane for v in s["views"]}
         heart, pose = s["heart"], s["pose"]
         for name, plane in views.items():
@@ -849,8 +855,7 @@ def test_display_axes_put_up_at_the_top_and_right_on_the_right():
 @pytest.fixture(scope="module")
 def seated_subjects():
     """Four subjects of each look, their hearts seated in their chests (made once for the tests that read them)."""
-    config = config_for("smoke", seed=4, n_subjects=4, **TINY)
-    return [make_subject(config, protocol_name, index) for protocol_name in ("mesa", "ukb") for index in range(4)]
+    return [tiny_subject(protocol_name, index) for protocol_name in ("mesa", "ukb") for index in range(4)]
 
 
 def test_the_heart_lies_against_the_chest_wall_on_the_diaphragm_clear_of_the_spine(seated_subjects):
@@ -926,8 +931,7 @@ def test_the_apex_meets_the_chest_wall_through_a_pad_of_fat_that_takes_only_lung
 
 
 def test_the_rv_is_a_crescent_narrowing_to_an_apex_short_of_the_lv_apex_under_a_lower_tricuspid_annulus():
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    heart = make_subject(config, "ukb", 0)["heart"]
+    heart = tiny_subject("ukb", 0)["heart"]
     g = heart.surfaces(0.0)
     base, c_epi, a_epi = g["base_w_mm"], g["c_epi_mm"], g["a_epi_mm"]
     rv_apex_w = base - anatomy.RV_LENGTH * c_epi
@@ -991,8 +995,7 @@ def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_fla
     """The endocardium is drawn in across the septum (``Perturbation.septal``), so the LV wall is thicker there
     than on the free wall opposite, by about that fraction of the cavity's radius; the harmonics are taken
     away here so that only the septal term differs between the two sides."""
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    drawn = make_subject(config, "ukb", 0)["heart"]
+    drawn = tiny_subject("ukb", 0)["heart"]
     assert drawn.endo_delta.septal == subjects.SEPTAL_FLATTENING > 0
     line_u = np.arange(-70.0, 70.0, 0.05)
 
@@ -1026,8 +1029,7 @@ def test_the_septum_is_thicker_than_the_free_wall_by_the_endocardiums_septal_fla
 
 
 def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    heart = make_subject(config, "mesa", 0)["heart"]
+    heart = tiny_subject("mesa", 0)["heart"]
     base = heart.surfaces(0.0)["base_w_mm"]
     radius = {xi: float(heart.contour_hrt(0.0, base - xi * heart.c_endo_mm, "endo")[:, :2].__abs__().max())
               for xi in (0.0, 0.3)}
@@ -1050,8 +1052,7 @@ def test_lv_narrows_towards_the_base_and_atria_fill_in_systole():
 def test_veins_join_their_atria():
     from cmrpipe.synth import detail
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    subject = make_subject(config, "mesa", 0)
+    subject = tiny_subject("mesa", 0)
     atria = subject["heart"].atria(0.0)
     starts = {code: [] for code in (detail.AORTIC_BLOOD, detail.PULMONARY_BLOOD)}
     for code, line, _, wall in subject["vessels"].tubes[2:]:  # after the aorta and the pulmonary trunk
@@ -1066,10 +1067,9 @@ def test_veins_join_their_atria():
 def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_fat_fills_the_grooves():
     from scipy.ndimage import label as components
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     # the two muscles single and at their usual places (this heart's posteromedial has two heads, which
     # merge at ES into one broad mound, not a knob: the next test follows them)
-    heart = dataclasses.replace(make_subject(config, "ukb", 0)["heart"], papillaries=())
+    heart = dataclasses.replace(tiny_subject("ukb", 0)["heart"], papillaries=())
 
     def touching(mask, step=1):
         out = np.zeros_like(mask)
@@ -1112,8 +1112,7 @@ def test_papillary_muscles_are_knobs_on_the_wall_with_a_cleft_at_their_tips_and_
 def test_the_fat_over_the_lv_lies_at_its_base_and_apex_and_leaves_the_lateral_wall_bare():
     from scipy.ndimage import binary_dilation
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    heart = make_subject(config, "ukb", 0)["heart"]
+    heart = tiny_subject("ukb", 0)["heart"]
     g = heart.surfaces(0.0)
     grid = np.arange(-60.0, 60.0, 0.25)
     uu, vv = np.meshgrid(grid, grid, indexing="ij")
@@ -1140,8 +1139,7 @@ def test_the_upper_abdomen_is_bowel_loops_in_visceral_fat_below_the_diaphragm_on
 
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = make_subject(config, "mesa", 0)["chest"]
+    chest = tiny_subject("mesa", 0)["chest"]
     # seven coronal planes across the trunk (1.5 mm grid), from 15 cm below the diaphragm to the heart's middle
     xx, zz = np.meshgrid(np.arange(-chest.half_width_mm, chest.half_width_mm, 1.5),
                          np.arange(chest.diaphragm_z_mm - 150.0, chest.heart_centre_lps[2], 1.5), indexing="ij")
@@ -1180,8 +1178,7 @@ def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles
 
     # in the labels: a heart with two heads shows three muscles in a mid-ventricular plane at ED, where
     # the heads stand apart; at ES the heads may merge, but the two muscles stay apart
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    heart = make_subject(config, "ukb", 0)["heart"]
+    heart = tiny_subject("ukb", 0)["heart"]
     two_heads = dataclasses.replace(heart, papillaries=next(m for m, b in zip(drawn, bifid) if b))
     g = np.arange(-50.0, 50.0, 0.25)
     uu, vv = np.meshgrid(g, g, indexing="ij")
@@ -1198,9 +1195,8 @@ def test_papillary_muscles_vary_in_place_and_size_and_some_posteromedial_muscles
 
 
 def test_the_atria_are_irregular_but_sit_on_their_annuli():
-    config = config_for("smoke", seed=4, n_subjects=2, **TINY)
     for index in range(2):
-        heart = make_subject(config, "mesa", index)["heart"]
+        heart = tiny_subject("mesa", index)["heart"]
         atria = heart.atria(0.0)
         assert dict(heart.atrial_bumps).keys() == {"la", "ra"}
         for name in ("la", "ra"):
@@ -1325,9 +1321,8 @@ def test_ssfp_bands_lie_away_from_the_shimmed_heart():
 
 
 def test_the_left_atrium_sits_on_the_annulus_at_every_phase():
-    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
     for index in range(3):
-        heart = make_subject(config, "mesa", index)["heart"]
+        heart = tiny_subject("mesa", index)["heart"]
         for s in (0.0, 0.5, 1.0):
             g = heart.surfaces(s)
             (cu, cv, cw), (au, av, aw) = heart.atria(s)["la"]
@@ -1342,9 +1337,8 @@ def test_the_rv_is_about_as_large_as_the_lv_and_ejects_less():
     """UK Biobank reference (Petersen 2017): RVEDV about 1.1 LVEDV, RVEF a few points below LVEF. The
     crescent holds the RV's inflow and body only (its outflow tract is drawn in the images, not labelled),
     so a little less here."""
-    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
     for index in range(3):
-        heart = make_subject(config, "ukb", index)["heart"]
+        heart = tiny_subject("ukb", index)["heart"]
         base = heart.surfaces(0.0)["base_w_mm"]
         step = 1.5
         axis = np.arange(-110.0, 110.0, step)
@@ -1396,9 +1390,8 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
 
     from cmrpipe.synth import body, trees
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
     for protocol_name in ("mesa", "ukb"):
-        s = make_subject(config, protocol_name, 0)
+        s = tiny_subject(protocol_name, 0)
         tree, chest, pose, heart = s["vessel_trees"][0], s["chest"], s["pose"], s["heart"]
         assert tree.territory == trees.LUNGS
         r, parents = tree.radii_mm, tree.parents
@@ -1447,10 +1440,9 @@ def test_pulmonary_vessels_fork_by_murrays_law_and_fill_the_lungs_outside_the_he
 def test_hepatic_veins_branch_from_the_inferior_cava_through_the_liver():
     from cmrpipe.synth import body, trees
 
-    config = config_for("smoke", seed=4, n_subjects=3, **TINY)
     for protocol_name in ("mesa", "ukb"):
         for index in range(3):
-            s = make_subject(config, protocol_name, index)
+            s = tiny_subject(protocol_name, index)
             tree, chest, pose, heart = s["vessel_trees"][1], s["chest"], s["pose"], s["heart"]
             assert tree.territory == trees.LIVER
             r, parents = tree.radii_mm, tree.parents
@@ -1483,9 +1475,8 @@ def test_hepatic_veins_branch_from_the_inferior_cava_through_the_liver():
 def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=2, **TINY)
     for index in range(2):
-        warped = make_subject(config, "mesa", index)["chest"]
+        warped = tiny_subject("mesa", index)["chest"]
         # the smooth model exactly; the subject's own (warped) body with its muscle thinned or thickened where
         # the warp stretches it (by well under half), and never a lung on the liver
         for chest, thinnest, thickest in ((dataclasses.replace(warped, shape=None), 1.0, 1.0), (warped, 0.5, 1.5)):
@@ -1501,8 +1492,7 @@ def test_the_liver_and_stomach_lie_under_the_diaphragm_muscle():
 def test_arms_have_their_own_outlines_an_eccentric_humerus_and_intermuscular_septa():
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = dataclasses.replace(make_subject(config, "mesa", 0)["chest"], shape=None)  # the model's arms, unwarped
+    chest = dataclasses.replace(tiny_subject("mesa", 0)["chest"], shape=None)  # the model's arms, unwarped
     centre_x = chest.half_width_mm + body.ARM_GAP_MM + body.ARM_HALF_WIDTH_MM
     centre_y = 0.15 * chest.half_depth_mm
     g = np.arange(-70.0, 70.0, 0.5)
@@ -1540,8 +1530,7 @@ def test_undulation_has_the_sd_it_is_drawn_with():
 def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = make_subject(config, "mesa", 0)["chest"]
+    chest = tiny_subject("mesa", 0)["chest"]
     smooth = dataclasses.replace(chest, shape=None)
     # the same body without what grows away from the heart: the warp and the domes' wander
     unbent = dataclasses.replace(chest, shape=dataclasses.replace(chest.shape, **{
@@ -1594,8 +1583,7 @@ def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
 def test_the_anterior_mediastinal_fat_fills_in_front_of_the_heart_back_to_no_plane():
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = make_subject(config, "mesa", 0)["chest"]
+    chest = tiny_subject("mesa", 0)["chest"]
     smooth = dataclasses.replace(chest, shape=None)
     centre = np.asarray(chest.heart_centre_lps)
     y = np.arange(-chest.half_depth_mm, 0.0, 0.5)
@@ -1628,8 +1616,7 @@ def test_breasts_only_for_women_on_the_front_of_the_chest():
     assert body.Chest.breast_height_mm("M", 30.0, rng) == 0.0
     heights = [body.Chest.breast_height_mm("F", bmi, np.random.default_rng(1)) for bmi in (20.0, 35.0)]
     assert 0.0 < heights[0] < heights[1]
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = replace(make_subject(config, "mesa", 0)["chest"], breast_mm=40.0, outline_amp=(0.0, 0.0, 0.0), shape=None)
+    chest = replace(tiny_subject("mesa", 0)["chest"], breast_mm=40.0, outline_amp=(0.0, 0.0, 0.0), shape=None)
     x = body.BREAST_X * chest.half_width_mm
     z = chest.heart_centre_lps[2] - body.BREAST_BELOW_HEART_MM
     y = np.arange(-chest.half_depth_mm - 60.0, -chest.half_depth_mm + 20.0, 0.5)
@@ -1673,22 +1660,19 @@ def test_flow_jets_darken_the_lv_blood_along_the_inflow_and_outflow_only_while_b
     assert np.hypot(inflow[:, 0], inflow[:, 1]).max() < 8.0
 
 
-def test_the_body_is_still_round_the_heart_where_it_is_seated():
+def test_the_body_is_still_round_the_heart_where_it_is_seated(seated_subjects):
     """The body's own shape is drawn round the heart's seated centre (not where it was first drawn), and
     seating it again in that body moves it by a few mm at most."""
-    config = config_for("smoke", seed=4, n_subjects=4, **TINY)
-    for protocol_name in ("mesa", "ukb"):
-        for index in range(4):
-            chest = make_subject(config, protocol_name, index)["chest"]
-            moved = np.linalg.norm(np.subtract(chest.heart_centre_lps, chest.shape.still_lps))
-            assert moved < 5.0
+    for s in seated_subjects:
+        chest = s["chest"]
+        moved = np.linalg.norm(np.subtract(chest.heart_centre_lps, chest.shape.still_lps))
+        assert moved < 5.0
 
 
 def test_the_spine_has_waisted_bodies_domed_discs_and_arches_apart_between_levels():
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = dataclasses.replace(make_subject(config, "mesa", 0)["chest"], shape=None)
+    chest = dataclasses.replace(tiny_subject("mesa", 0)["chest"], shape=None)
     depth, heart_z = chest.half_depth_mm, chest.heart_centre_lps[2]
     pitch, radius = body.VERTEBRA_PITCH_MM, body.VERTEBRA_RADIUS_MM
 
@@ -1765,9 +1749,8 @@ def test_the_stomach_gas_is_a_rounded_bubble_off_the_liver_and_under_the_stomach
 
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=2, **TINY)
     for index in range(2):
-        chest = dataclasses.replace(make_subject(config, "mesa", index)["chest"], shape=None)
+        chest = dataclasses.replace(tiny_subject("mesa", index)["chest"], shape=None)
         step = 1.0
         x = np.arange(0.0, chest.half_width_mm, step)
         y = np.arange(-chest.half_depth_mm, 0.5 * chest.half_depth_mm, step)
@@ -1793,8 +1776,7 @@ def test_breast_glandular_tissue_is_lobes_broken_up_by_fat():
 
     from cmrpipe.synth import body
 
-    config = config_for("smoke", seed=4, n_subjects=1, **TINY)
-    chest = dataclasses.replace(make_subject(config, "mesa", 0)["chest"], breast_mm=45.0)
+    chest = dataclasses.replace(tiny_subject("mesa", 0)["chest"], breast_mm=45.0)
     x = np.arange(0.0, chest.half_width_mm, 0.5)
     y = np.arange(-chest.half_depth_mm - 70.0, -0.5 * chest.half_depth_mm, 0.5)
     pieces, ragged = np.zeros((2, 3)), np.zeros((2, 3))
