@@ -31,7 +31,7 @@ def chapter_run(tmp_path_factory):
     """Every chapter, executed once with papermill on a smoke cohort of 16 + 16 subjects, for the tests of the real
     chapters and of the book: ``(params, outcomes, book_dir)``. At seed 8 the 12 clean MESA-like subjects leave
     Paper A's segmentation split its floor of two test subjects (seed 7 needs 30 subjects for that). Read it,
-    never change it (a test that must, puts it back)."""
+    never change it (the segmentation test that must change the store's index puts it back)."""
     from cmrpipe.params import Params
     from cmrpipe.paths import BOOK_DIR
     from cmrpipe.runner import run_chapters
