@@ -96,6 +96,9 @@ CHEST_MUSCLE_MM = 12.0       # the chest wall's muscle (serratus, latissimus, in
 PECTORAL_MM = 12.0           # and the pectorals' extra thickness in front
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
+STERNUM_FAT = 0.55           # the fat over the sternum is this fraction of that beside it, thinning between
+STERNUM_FAT_EDGES = (0.7, 0.9)  # these sines of the outline's angle from the side (about 45 and 26 degrees
+                                # from the front)
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
 BREAST_X = 0.5               # a breast's centre lies this fraction of the half-width from the midline
 BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, head-foot
@@ -322,7 +325,10 @@ class Chest:
 
         fat = self.fat_mm * np.clip(1.0 + FAT_LATERAL_GAIN * cos_t**2
                                     + _harmonics(cos_t, sin_t, self.fat_amp, self.fat_phase), 0.3, None)
-        fat = fat * np.where(sin_t < -0.8, 0.55, 1.0)  # thin over the sternum
+        # thin over the sternum, thickening smoothly towards the flanks (a step here was a step in the fat and in the
+        # pleura down the whole chest)
+        over = np.clip((-sin_t - STERNUM_FAT_EDGES[0]) / (STERNUM_FAT_EDGES[1] - STERNUM_FAT_EDGES[0]), 0.0, 1.0)
+        fat = fat * (1.0 - (1.0 - STERNUM_FAT) * over * over * (3.0 - 2.0 * over))
         fat = fat * (1.0 - FAT_BACK_THINNING * np.clip(sin_t, 0.0, 1.0) ** 2)
         posterior = np.exp(-((cos_t / 0.42) ** 2)) * (sin_t > 0)
         pectoral = np.exp(-(((np.abs(cos_t) - 0.55) / 0.25) ** 2)) * (sin_t < 0)

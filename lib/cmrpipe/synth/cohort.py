@@ -101,7 +101,10 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 """
 
 
-GENERATOR_VERSION = 21
+GENERATOR_VERSION = 22
+# v22: the subcutaneous fat thins smoothly over the sternum (to 0.55 of its thickness beside it, between about 45 and
+# 26 degrees from the front); v21 halved it at a line 37 degrees from the front, a step of about 9 mm in the fat and
+# 7.5 mm in the chest wall's inner surface (the pleura) down each side of the whole chest
 # v21: hearts turned about 45 degrees from the sagittal plane, seen from the feet (the long axis's mean direction
 # (-0.59, 0.59, 0.45) from the apex to the base, was (-0.70, 0.45, 0.45), 57 degrees), so that the apex points
 # forwards to the chest wall that it beats against (v20 left half the apices 14 mm or more from the wall, in lung, a
