@@ -1548,6 +1548,22 @@ def test_the_fat_thins_smoothly_over_the_sternum():
     assert np.abs(np.diff(fat)).max() < 2.0 and np.abs(np.diff(inner)).max() < 2.0  # mm per degree
 
 
+def test_the_sternums_back_is_flush_with_the_chest_wall(seated_subjects):
+    """The sternum lies in the chest wall, about 12 mm thick, its back flush with the wall's inner surface beside it
+    (generator v21 placed it by the chest's depth alone: in deeper chests it stood up to 12 mm proud of the wall,
+    into the mediastinum)."""
+    from cmrpipe.synth import body
+
+    for s in seated_subjects:
+        chest = s["chest"]
+        for z in chest.heart_centre_lps[2] + np.array([-20.0, 0.0, 20.0]):
+            wall = chest.front_wall_y_mm(np.array([-15.0, 0.0, 15.0]), np.full(3, z))
+            assert abs(wall[1] - 0.5 * (wall[0] + wall[2])) < 3.0
+            midline = chest.labels(np.stack([np.zeros(200), np.linspace(wall[1] - 60.0, wall[1] + 10.0, 200),
+                                             np.full(200, z)], -1))
+            assert 8.0 < (midline == body.STERNUM).sum() * 70.0 / 200 < 14.0
+
+
 def test_each_body_is_bent_and_uneven_but_not_round_the_heart():
     from cmrpipe.synth import body
 

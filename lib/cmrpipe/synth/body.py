@@ -96,6 +96,7 @@ CHEST_MUSCLE_MM = 12.0       # the chest wall's muscle (serratus, latissimus, in
 PECTORAL_MM = 12.0           # and the pectorals' extra thickness in front
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
+STERNUM_HALF_MM = (14.0, 6.0)  # the sternum's half-width and half-thickness
 STERNUM_FAT = 0.55           # the fat over the sternum is this fraction of that beside it, thinning between
 STERNUM_FAT_EDGES = (0.7, 0.9)  # these sines of the outline's angle from the side (about 45 and 26 degrees
                                 # from the front)
@@ -444,7 +445,9 @@ class Chest:
         out[rest] = np.where(loops < VISCERAL_FAT_LEVEL, ABDOMINAL_FAT, SOFT_TISSUE)
 
         # bones: sternum in front, the vertebral body (marrow, cortex) and the canal behind
-        sternum = ((x / 14.0) ** 2 + ((y + outline_depth * 0.93 - 8.0) / 6.0) ** 2) <= 1.0
+        # (in the wall's muscle layer under the fat over it, its back flush with the wall's inner surface beside it)
+        inward_mm = below_skin_mm - fat - muscle + STERNUM_HALF_MM[1]
+        sternum = (y < 0) & (((x / STERNUM_HALF_MM[0]) ** 2 + (inward_mm / STERNUM_HALF_MM[1]) ** 2) <= 1.0)
         out[sternum & (level <= 1.0)] = STERNUM
         self._spine(out, x, y, z, spine_y)
         # descending aorta: left-anterior of the vertebral body

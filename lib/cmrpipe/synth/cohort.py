@@ -104,7 +104,9 @@ inlinevf/failure_ed_es (slices, 2) (UK Biobank look): InlineVF failure per slice
 GENERATOR_VERSION = 22
 # v22: the subcutaneous fat thins smoothly over the sternum (to 0.55 of its thickness beside it, between about 45 and
 # 26 degrees from the front); v21 halved it at a line 37 degrees from the front, a step of about 9 mm in the fat and
-# 7.5 mm in the chest wall's inner surface (the pleura) down each side of the whole chest
+# 7.5 mm in the chest wall's inner surface (the pleura) down each side of the whole chest; and the sternum lies in the
+# wall's muscle layer, its back flush with the wall's inner surface (v21 placed it by the chest's depth alone, and it
+# stood up to 12 mm proud of the wall into the mediastinum in deeper chests)
 # v21: hearts turned about 45 degrees from the sagittal plane, seen from the feet (the long axis's mean direction
 # (-0.59, 0.59, 0.45) from the apex to the base, was (-0.70, 0.45, 0.45), 57 degrees), so that the apex points
 # forwards to the chest wall that it beats against (v20 left half the apices 14 mm or more from the wall, in lung, a
