@@ -97,9 +97,9 @@ PECTORAL_MM = 12.0           # and the pectorals' extra thickness in front
 FAT_LATERAL_GAIN = 0.8       # flanks carry more fat than the front and back
 FAT_BACK_THINNING = 0.4      # the fat over the middle of the back is this much thinner
 STERNUM_HALF_MM = (14.0, 6.0)  # the sternum's half-width and half-thickness
-STERNUM_FAT = 0.55           # the fat over the sternum is this fraction of that beside it, thinning between
-STERNUM_FAT_EDGES = (0.7, 0.9)  # these sines of the outline's angle from the side (about 45 and 26 degrees
-                                # from the front)
+STERNUM_FAT = 0.55           # the fat over the sternum is this fraction of that beside it, thinning where the
+STERNUM_FAT_EDGES = (0.7, 0.9)  # outline's angle from the patient's left has a sine from -0.7 to -0.9 (about 45 to 26
+                                # degrees either side of the front)
 BARREL = 0.04                # the trunk's outline shrinks by this fraction 120 mm above or below the heart
 BREAST_X = 0.5               # a breast's centre lies this fraction of the half-width from the midline
 BREAST_RADII_MM = (95.0, 75.0)  # a breast's footprint on the chest: across, head-foot
