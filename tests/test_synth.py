@@ -338,8 +338,6 @@ def test_finished_cohort_with_other_parameters_is_refused(cohort):
 
 
 def test_a_cohort_of_another_generator_version_is_refused_and_the_runs_own_is_remade(tmp_path, monkeypatch):
-    import dataclasses
-
     from cmrpipe.params import Params
     from cmrpipe.paths import PARAMS_DIR
     from cmrpipe.synth import cohort as synth_cohort
@@ -589,8 +587,6 @@ def test_cohort_for_run_only_for_synthetic(tmp_path):
     from cmrpipe.synth.cohort import cohort_for_run
 
     params = Params.from_yaml(PARAMS_DIR / "smoke.yaml")
-    import dataclasses
-
     assert cohort_for_run(dataclasses.replace(params, cohort_manifest="data_manifest/x.yaml")) is None
 
 
