@@ -236,8 +236,9 @@ class ApexFatPad:
         d = p - np.asarray(self.apex_lps, np.float32)
         n = np.asarray(self.direction_lps, np.float32)
         half = 0.5 * self.length_mm
-        along = d @ n - half  # from the lens's middle
-        across = np.linalg.norm(d - (along + half)[..., None] * n, axis=-1)
+        axial = d @ n
+        along = axial - half  # from the lens's middle
+        across = np.linalg.norm(d - axial[..., None] * n, axis=-1)
         x, y, z = p[..., 0], p[..., 1], p[..., 2]
         lobes = APEX_FAT_LOBE_MM / 3.0 * _wavy_sines(x, y, z, (2.3, 3.1, 2.7, 2.9, 2.1, 3.3), (1.7, 1.3, 1.1))
         width = APEX_FAT_BULGE * self.radius_mm + bulge_mm + lobes
